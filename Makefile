@@ -1,0 +1,41 @@
+# Two entry points for a fresh machine:
+#   make demo   set everything up, then run the main job
+#   make test   set everything up, then run the test suite
+# Both create .venv, install torch (torch==$(TORCH_VERSION): the CPU build on a machine
+# whose pip is pointed at it, the CUDA build from PyPI elsewhere), build the extension
+# in place, and install the test dependencies.
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+PY := $(VENV)/bin/python
+MAX_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+export MAX_JOBS
+
+.PHONY: setup build test demo bench clean
+
+$(VENV)/.deps-stamp: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "torch==$(TORCH_VERSION)"
+	$(PY) -m pip install --quiet setuptools wheel ninja "cython>=3.0" numpy
+	$(PY) -m pip install --quiet -e ".[test,all]" --no-build-isolation
+	touch $@
+
+setup: $(VENV)/.deps-stamp
+
+# Rebuild the compiled parts in place (cheap when nothing changed).
+build: setup
+	$(PY) setup.py --quiet build_ext --inplace
+
+test: build
+	$(PY) -m pytest -q -x --durations=15
+
+demo: build
+	$(PY) -m symsatnet.demo
+
+bench: build
+	$(PY) benchmarks/bench_mixing.py
+
+clean:
+	rm -rf build *.egg-info symsatnet/*.so puzzles/**/*.so

@@ -1,0 +1,1 @@
+"""Puzzle data sets, checkers and training scripts built on symsatnet."""
