@@ -1,0 +1,122 @@
+"""Shared on-disk format of the puzzle data sets: a compressed .npz with a checksum.
+
+A data set file holds named integer arrays plus one ``metadata`` entry, a JSON string
+with at least ``kind`` (``"sudoku"``, ``"cube"``), ``format_version`` and ``sha256``
+(a digest of every array's name, dtype, shape and bytes). Files are written to a
+temporary name and renamed, so an interrupted run never leaves a half-written data set
+under the final name. Reading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+FORMAT_VERSION = 1
+METADATA_KEY = "metadata"
+
+
+class DatasetError(ValueError):
+    """A data set file is missing, unreadable, corrupt or inconsistent."""
+
+
+def array_checksum(arrays: Mapping[str, np.ndarray]) -> str:
+    """sha256 over the arrays in name order; dtype and shape are part of the digest."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        header = f"{name}|{array.dtype.str}|{','.join(map(str, array.shape))}|"
+        digest.update(header.encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata: Mapping[str, Any]) -> dict:
+    """Write arrays and metadata (plus checksum and format version); returns the metadata written."""
+    if METADATA_KEY in arrays:
+        raise ValueError(f"{METADATA_KEY!r} is reserved for the metadata entry")
+    full_metadata = dict(metadata)
+    full_metadata["format_version"] = FORMAT_VERSION
+    full_metadata["sha256"] = array_checksum(arrays)
+    encoded = np.array(json.dumps(full_metadata, sort_keys=True))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            # Passing a stream keeps numpy from appending ".npz" to the chosen name.
+            np.savez_compressed(stream, **{METADATA_KEY: encoded}, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return full_metadata
+
+
+def load_npz(path: str | os.PathLike, kind: str, array_names: tuple[str, ...]) -> tuple[dict[str, np.ndarray], dict]:
+    """Read and checksum-verify a data set file of the given kind.
+
+    Raises DatasetError for a missing file, a file that is not a readable .npz, missing
+    entries, a different kind or format version, or a checksum mismatch.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such data set file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [name for name in (METADATA_KEY, *array_names) if name not in archive.files]
+            if missing:
+                raise DatasetError(f"{path}: not a {kind} data set (missing entries: {', '.join(missing)})")
+            metadata_text = archive[METADATA_KEY]
+            arrays = {name: archive[name] for name in array_names}
+    except DatasetError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+        raise DatasetError(f"{path}: unreadable or truncated .npz file ({type(error).__name__}: {error})") from error
+    metadata = _parse_metadata(path, metadata_text)
+    if metadata.get("kind") != kind:
+        raise DatasetError(f"{path}: expected a {kind} data set, found kind {metadata.get('kind')!r}")
+    if metadata.get("format_version") != FORMAT_VERSION:
+        raise DatasetError(
+            f"{path}: format version {metadata.get('format_version')!r} is not supported "
+            f"(this code reads version {FORMAT_VERSION})"
+        )
+    expected = metadata.get("sha256")
+    actual = array_checksum(arrays)
+    if expected != actual:
+        raise DatasetError(f"{path}: checksum mismatch (stored {expected}, computed {actual}); the file is corrupt or was modified")
+    return arrays, metadata
+
+
+def _parse_metadata(path: Path, metadata_text: np.ndarray) -> dict:
+    if metadata_text.shape != () or metadata_text.dtype.kind != "U":
+        raise DatasetError(f"{path}: malformed metadata entry")
+    try:
+        metadata = json.loads(str(metadata_text))
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"{path}: metadata is not valid JSON ({error})") from error
+    if not isinstance(metadata, dict):
+        raise DatasetError(f"{path}: metadata is not a JSON object")
+    return metadata
+
+
+def require(condition: bool, path: str | os.PathLike, message: str) -> None:
+    """Raise DatasetError(path: message) unless condition holds."""
+    if not condition:
+        raise DatasetError(f"{path}: {message}")
+
+
+def describe_indices(indices: np.ndarray, limit: int = 5) -> str:
+    """'3, 17, 40 (and 12 more)' for error messages."""
+    shown = ", ".join(str(int(i)) for i in indices[:limit])
+    extra = len(indices) - limit
+    return shown + (f" (and {extra} more)" if extra > 0 else "")
