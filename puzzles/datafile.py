@@ -12,9 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-import zipfile
-import zlib
+import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -49,9 +47,10 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata
     encoded = np.array(json.dumps(full_metadata, sort_keys=True))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
+    # Not tempfile.mkstemp: its 0600 mode would carry over to the data set.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with open(temporary, "xb") as stream:
             # Passing a stream keeps numpy from appending ".npz" to the chosen name.
             np.savez_compressed(stream, **{METADATA_KEY: encoded}, **arrays)
         os.replace(temporary, path)
@@ -80,7 +79,9 @@ def load_npz(path: str | os.PathLike, kind: str, array_names: tuple[str, ...]) -
             arrays = {name: archive[name] for name in array_names}
     except DatasetError:
         raise
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as error:
+    except Exception as error:
+        # A damaged zip can fail in many ways (BadZipFile, zlib.error, struct.error,
+        # EOFError, ValueError from numpy's header parser...); all mean the same here.
         raise DatasetError(f"{path}: unreadable or truncated .npz file ({type(error).__name__}: {error})") from error
     metadata = _parse_metadata(path, metadata_text)
     if metadata.get("kind") != kind:
