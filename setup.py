@@ -25,7 +25,7 @@ def torch_extensions():
     sources = _rel("csrc/*.cpp") + _rel("csrc/cpu/*.cpp")
     # -O3 lets gcc vectorise the fixed-width inner loops; the AVX2/AVX-512 variants
     # are chosen at run time (csrc/cpu/simd.h), so the build stays portable.
-    cxx_flags = ["-O3", "-std=c++17", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"]
+    cxx_flags = ["-O3", "-std=c++20", "-fno-math-errno", "-ffp-contract=fast", "-Wall", "-Wno-unknown-pragmas"]
     want_cuda = os.environ.get("SYMSATNET_CUDA", "auto")
     with_cuda = (
         want_cuda != "0"
@@ -44,7 +44,7 @@ def torch_extensions():
             sources,
             include_dirs=[os.path.join(ROOT, "csrc")],
             define_macros=[("SYMSATNET_WITH_CUDA", "1")],
-            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++17", "--use_fast_math"]},
+            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++20", "--use_fast_math"]},
         )
     else:
         ext = CppExtension(

@@ -1,0 +1,85 @@
+// Shared declarations of the symsatnet kernels. The CPU (csrc/cpu) and CUDA
+// (csrc/cuda) implementations have exactly these signatures and are registered
+// for their dispatch keys; csrc/ops.cpp declares the operator schemas.
+//
+// Conventions (all tensors of one call share dtype and device):
+//   N        number of variables: index 0 is the truth variable, then the problem
+//            variables, then auxiliary ones.
+//   B        batch size; k the relaxation rank (any k >= 1; the Python layer asks k >= 2).
+//   C        (N, N) symmetric interaction matrix (C-form), used row by row.
+//   S        (N, m) clause matrix (S-form), C = S S^T kept implicit.
+//   z        (B, N) values in [0, 1]; column 0 is ignored (truth).
+//   is_input (B, N) bool; column 0 is ignored (the truth vector is always fixed).
+//   V_init   (B, N, k) random draws: row 0 gives the truth direction v0, rows of
+//            inputs the direction r orthogonal to v0, other rows the start vectors.
+//   order    (N,) int64 permutation of 0..N-1: the order of updates in a sweep.
+//   prox_lam proximal weight: an update minimises f + prox_lam/2 |v_i - v_i,old|^2,
+//            i.e. g_i -= prox_lam v_i. It damps the sweeps without moving their
+//            fixed points; gnorm is |g_i - prox_lam v_i| and the adjoint uses the
+//            same damping, so gradients at convergence do not depend on it.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <tuple>
+
+namespace symsatnet {
+
+// Forward mixing sweeps. Returns
+//   V      (B, N, k) the final unit vectors,
+//   z_out  (B, N) arccos(-<v_i, v0>)/pi for outputs, z for inputs, 1 for truth,
+//   gnorm  (B, N) |g_i| at the last update of each output (0 for non-outputs),
+//   sweeps (B,) int32 number of sweeps run.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> mix_forward_cpu(
+    const at::Tensor& C, const at::Tensor& z, const at::Tensor& is_input,
+    const at::Tensor& V_init, const at::Tensor& order, int64_t max_iter, double eps, double prox_lam);
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> smix_forward_cpu(
+    const at::Tensor& S, const at::Tensor& z, const at::Tensor& is_input,
+    const at::Tensor& V_init, const at::Tensor& order, int64_t max_iter, double eps, double prox_lam);
+
+// Adjoint sweeps: solve u_o = P_o (w_o - sum_{j != o} C_oj u_j) / gnorm_o for
+// the outputs o (rows of U for non-outputs are zero). gnorm must be positive
+// for every output (the Python side clamps it). Returns U (B, N, k).
+at::Tensor mix_adjoint_cpu(
+    const at::Tensor& C, const at::Tensor& V, const at::Tensor& gnorm,
+    const at::Tensor& is_input, const at::Tensor& W, const at::Tensor& order,
+    int64_t max_iter, double eps, double prox_lam);
+
+at::Tensor smix_adjoint_cpu(
+    const at::Tensor& S, const at::Tensor& V, const at::Tensor& gnorm,
+    const at::Tensor& is_input, const at::Tensor& W, const at::Tensor& order,
+    int64_t max_iter, double eps, double prox_lam);
+
+#ifdef SYMSATNET_WITH_CUDA
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> mix_forward_cuda(
+    const at::Tensor& C, const at::Tensor& z, const at::Tensor& is_input,
+    const at::Tensor& V_init, const at::Tensor& order, int64_t max_iter, double eps, double prox_lam);
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> smix_forward_cuda(
+    const at::Tensor& S, const at::Tensor& z, const at::Tensor& is_input,
+    const at::Tensor& V_init, const at::Tensor& order, int64_t max_iter, double eps, double prox_lam);
+
+at::Tensor mix_adjoint_cuda(
+    const at::Tensor& C, const at::Tensor& V, const at::Tensor& gnorm,
+    const at::Tensor& is_input, const at::Tensor& W, const at::Tensor& order,
+    int64_t max_iter, double eps, double prox_lam);
+
+at::Tensor smix_adjoint_cuda(
+    const at::Tensor& S, const at::Tensor& V, const at::Tensor& gnorm,
+    const at::Tensor& is_input, const at::Tensor& W, const at::Tensor& order,
+    int64_t max_iter, double eps, double prox_lam);
+#endif
+
+// Argument checks shared by both devices (shapes, dtypes, devices, scalars).
+// `weights_name` is "C" or "S"; `square` says whether the weights must be N x N.
+void check_forward_args(const at::Tensor& weights, const char* weights_name, bool square,
+                        const at::Tensor& z, const at::Tensor& is_input,
+                        const at::Tensor& V_init, const at::Tensor& order,
+                        int64_t max_iter, double eps, double prox_lam);
+void check_adjoint_args(const at::Tensor& weights, const char* weights_name, bool square,
+                        const at::Tensor& V, const at::Tensor& gnorm,
+                        const at::Tensor& is_input, const at::Tensor& W,
+                        const at::Tensor& order, int64_t max_iter, double eps, double prox_lam);
+
+}  // namespace symsatnet

@@ -1,0 +1,144 @@
+"""Mixing-method MAXSAT layers as ``nn.Module``s.
+
+* :class:`SATNet` — clause (S-form) parametrisation, a drop-in for ``satnet.SATNet``.
+* :class:`MixingLayer` — the C-form solver as a module that takes any C per call;
+  the tied layers (``CSATNet``, ``SymSATNet``) build C and call it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+from . import functional
+from .functional import MixInfo
+
+
+class _SolverSettings(nn.Module):
+    """Settings shared by the layers, and the statistics of the last solve."""
+
+    def __init__(self, k: int, max_iter: int, eps: float, prox_lam: float) -> None:
+        super().__init__()
+        if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+            raise ValueError(f"the rank k must be an int >= 2, got {k!r}")
+        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+            raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
+        if not (eps >= 0 and math.isfinite(eps)):
+            raise ValueError(f"eps must be finite and >= 0, got {eps!r}")
+        if not (prox_lam >= 0 and math.isfinite(prox_lam)):
+            raise ValueError(f"prox_lam must be finite and >= 0, got {prox_lam!r}")
+        self.k, self.max_iter, self.eps, self.prox_lam = k, max_iter, float(eps), float(prox_lam)
+        #: Optional CPU ``torch.Generator`` for the random starting vectors.
+        self.generator: Optional[torch.Generator] = None
+        #: :class:`~symsatnet.functional.MixInfo` of the last forward (sweeps run,
+        #: number of outputs whose backward is clamped, ...).
+        self.last_info: Optional[MixInfo] = None
+
+    def _solve_kwargs(self):
+        return dict(
+            k=self.k,
+            max_iter=self.max_iter,
+            eps=self.eps,
+            prox_lam=self.prox_lam,
+            generator=self.generator,
+            return_info=True,
+        )
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, max_iter={self.max_iter}, eps={self.eps}, prox_lam={self.prox_lam}"
+
+
+class SATNet(_SolverSettings):
+    r"""Differentiable MAXSAT layer with m learned clauses (S-form, C = S Sᵀ).
+
+    Same constructor and ``forward`` as ``satnet.SATNet``, so existing code runs by
+    changing the import, without its limits: any m (no multiple of 4), any rank k,
+    float32 or float64, CPU or CUDA.
+
+    Args:
+        n: number of problem variables.
+        m: number of clauses.
+        aux: number of auxiliary variables.
+        max_iter: largest number of sweeps, forward and backward.
+        eps: stopping tolerance of the sweeps.
+        prox_lam: proximal damping of each update.
+        weight_normalize: scale the initial S by sqrt(0.5 / (n + 1 + aux + m)),
+            as the original layer does.
+        k: rank of the relaxation (keyword only; 32 as in the original).
+
+    Shape:
+        - z: (B, n) in [0, 1]; is_input: (B, n) bool or int mask (nonzero = given).
+        - Output: (B, n), the inputs copied through.
+
+    Example:
+        >>> layer = SATNet(9, 12, aux=3)
+        >>> z = torch.rand(4, 9); given = torch.rand(4, 9) < 0.5
+        >>> layer(z, given).shape
+        torch.Size([4, 9])
+    """
+
+    def __init__(
+        self,
+        n: int,
+        m: int,
+        aux: int = 0,
+        max_iter: int = 40,
+        eps: float = 1e-4,
+        prox_lam: float = 1e-2,
+        weight_normalize: bool = True,
+        *,
+        k: int = 32,
+    ) -> None:
+        super().__init__(k, max_iter, eps, prox_lam)
+        for value, what in ((n, "n"), (m, "m")):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{what} must be a positive int, got {value!r}")
+        if isinstance(aux, bool) or not isinstance(aux, int) or aux < 0:
+            raise ValueError(f"aux must be an int >= 0, got {aux!r}")
+        self.n, self.m, self.aux = n, m, aux
+        S = torch.randn(n + 1 + aux, m)
+        if weight_normalize:
+            S = S * math.sqrt(0.5 / (n + 1 + aux + m))
+        self.S = nn.Parameter(S)
+
+    def forward(self, z: torch.Tensor, is_input: torch.Tensor) -> torch.Tensor:
+        if z.dim() != 2 or z.shape[1] != self.n:
+            raise ValueError(f"z must have shape (batch, {self.n}), got {tuple(z.shape)}")
+        self.last_info = functional.smix(self.S, z, is_input, **self._solve_kwargs())
+        return self.last_info.z
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}, m={self.m}, aux={self.aux}, " + super().extra_repr()
+
+
+class MixingLayer(_SolverSettings):
+    r"""The C-form solver as a module: ``forward(C, z, is_input)`` for any C.
+
+    C may be any differentiable (N, N) symmetric matrix, N = 1 + n + aux (row 0 the
+    truth variable); gradients flow to whatever built it.
+
+    Args:
+        k: rank of the relaxation.
+        max_iter: largest number of sweeps, forward and backward.
+        eps: stopping tolerance of the sweeps.
+        prox_lam: proximal damping of each update.
+
+    Shape:
+        - C: (N, N); z: (B, n); is_input: (B, n). Output: (B, n).
+
+    Example:
+        >>> layer = MixingLayer(k=16)
+        >>> A = torch.randn(8, 8, requires_grad=True)
+        >>> z = torch.rand(2, 7); given = torch.rand(2, 7) < 0.5
+        >>> layer(A + A.T, z, given).sum().backward()
+    """
+
+    def __init__(self, k: int = 32, max_iter: int = 40, eps: float = 1e-4, prox_lam: float = 0.0) -> None:
+        super().__init__(k, max_iter, eps, prox_lam)
+
+    def forward(self, C: torch.Tensor, z: torch.Tensor, is_input: torch.Tensor) -> torch.Tensor:
+        self.last_info = functional.mix(C, z, is_input, **self._solve_kwargs())
+        return self.last_info.z

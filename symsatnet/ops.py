@@ -1,0 +1,143 @@
+"""Python side of the symsatnet:: custom ops: fake kernels for tracing and the
+backward (implicit differentiation at the fixed point, DESIGN.md §2).
+
+The ops themselves are pure: every random draw and the update order come in as
+arguments. Four ops, each with a CPU and a CUDA kernel chosen by the dispatcher:
+
+* ``mix_forward`` / ``smix_forward``: forward sweeps, C-form / S-form.
+* ``mix_adjoint`` / ``smix_adjoint``: the adjoint sweeps of the backward.
+
+``mix_forward`` and ``smix_forward`` are differentiable with respect to the
+weights (C or S) and z, through ``torch.library.register_autograd``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import _ext
+
+_ext.load()
+
+#: Where ``sin(pi z_o)`` of an output falls below this, ``dz_o/dv_o`` (which divides
+#: by it) is evaluated at this value instead: an output pinned exactly at 0 or 1 has
+#: an infinite derivative of arccos, and the clamp keeps the gradient finite.
+SIN_EPS = 1e-6
+#: Where the norm of an output's field ``|g_o|`` falls below this, the adjoint
+#: divides by this value instead (the update direction of v_o is then undefined).
+GNORM_EPS = 1e-8
+
+
+def _fake_forward(weights, z, is_input, V_init, order, max_iter, eps, prox_lam):
+    batch, size = z.shape
+    return (
+        V_init.new_empty(batch, size, V_init.shape[2]),
+        z.new_empty(batch, size),
+        z.new_empty(batch, size),
+        z.new_empty(batch, dtype=torch.int32),
+    )
+
+
+def _fake_adjoint(weights, V, gnorm, is_input, W, order, max_iter, eps, prox_lam):
+    return V.new_empty(V.shape)
+
+
+for _name in ("mix_forward", "smix_forward"):
+    torch.library.register_fake(f"symsatnet::{_name}")(_fake_forward)
+for _name in ("mix_adjoint", "smix_adjoint"):
+    torch.library.register_fake(f"symsatnet::{_name}")(_fake_adjoint)
+
+
+def output_mask(is_input: torch.Tensor) -> torch.Tensor:
+    """Variables the sweeps update: everything but the truth column and the inputs."""
+    mask = ~is_input
+    return torch.cat([torch.zeros_like(mask[:, :1]), mask[:, 1:]], dim=1)
+
+
+def clamped_gnorm(gnorm: torch.Tensor, is_input: torch.Tensor) -> torch.Tensor:
+    """|g| of the outputs clamped to GNORM_EPS; 1 elsewhere (unused there)."""
+    return torch.where(output_mask(is_input), gnorm.clamp_min(GNORM_EPS), torch.ones_like(gnorm))
+
+
+def degenerate_outputs(z_out: torch.Tensor, gnorm: torch.Tensor, is_input: torch.Tensor) -> torch.Tensor:
+    """Bool mask of the outputs whose backward will be clamped (see SIN_EPS, GNORM_EPS)."""
+    sin = torch.sin(math.pi * z_out)
+    return output_mask(is_input) & ((sin < SIN_EPS) | (gnorm < GNORM_EPS))
+
+
+def input_directions(V_init: torch.Tensor, v0: torch.Tensor) -> torch.Tensor:
+    """The unit directions r_i orthogonal to v0 that the kernels used for inputs."""
+    r = V_init - (V_init * v0).sum(-1, keepdim=True) * v0
+    norm = r.norm(dim=-1, keepdim=True)
+    return torch.where(norm > 0, r / norm.clamp_min(torch.finfo(r.dtype).tiny), torch.zeros_like(r))
+
+
+def _setup_context(ctx, inputs, output):
+    weights, z, is_input, V_init, order, max_iter, eps, prox_lam = inputs
+    V, z_out, gnorm, _ = output
+    ctx.save_for_backward(weights, z, is_input, V_init, order, V, z_out, gnorm)
+    ctx.solve = (max_iter, eps, prox_lam)
+
+
+def _make_backward(adjoint, dense: bool):
+    def backward(ctx, grad_V, grad_z_out, grad_gnorm, grad_sweeps):
+        weights, z, is_input, V_init, order, V, z_out, gnorm = ctx.saved_tensors
+        outputs = output_mask(is_input)
+        v0 = V[:, :1, :]
+        if grad_V is None:
+            grad_V = torch.zeros_like(V)
+        if grad_z_out is None:
+            grad_z_out = torch.zeros_like(z_out)
+        # dl/dv_o for outputs: dz_o/dv_o = v0 / (pi sin(pi z_o)).
+        sin = torch.sin(math.pi * z_out).clamp_min(SIN_EPS)
+        through_z = torch.where(outputs, grad_z_out / (math.pi * sin), torch.zeros_like(sin))
+        W = torch.where(outputs.unsqueeze(-1), grad_V + through_z.unsqueeze(-1) * v0, torch.zeros_like(V))
+        U = adjoint(weights, V, clamped_gnorm(gnorm, is_input), is_input, W, order, *ctx.solve)
+
+        grad_weights = grad_z = None
+        if dense:
+            # g_o = sum_j C_oj v_j, so dl/dC_ab = -<u_a, v_b>, summed over the batch.
+            if ctx.needs_input_grad[0]:
+                grad_weights = -torch.einsum("bik,bjk->ij", U, V)
+            field_of_u = torch.matmul(weights.mT, U)
+        else:
+            # C = S S^T: dl/dS = -(U V^T + V U^T) S; the diagonal drops out as u_a is
+            # orthogonal to v_a.
+            US = torch.matmul(U.mT, weights)  # (B, k, m)
+            if ctx.needs_input_grad[0]:
+                VS = torch.matmul(V.mT, weights)
+                grad_weights = -(torch.matmul(U, VS) + torch.matmul(V, US)).sum(0)
+            field_of_u = torch.matmul(weights, US.mT)
+        if ctx.needs_input_grad[1]:
+            # An input's vector is -cos(pi z) v0 + sin(pi z) r: chain dl/dv_i into z_i,
+            # plus the incoming gradient of z_out, which copies the input.
+            grad_v_in = grad_V - field_of_u
+            r = input_directions(V_init, v0)
+            angle = math.pi * z
+            dv_dz = math.pi * (torch.sin(angle).unsqueeze(-1) * v0 + torch.cos(angle).unsqueeze(-1) * r)
+            through_v = (grad_v_in * dv_dz).sum(-1)
+            inputs = is_input.clone()
+            inputs[:, 0] = False
+            grad_z = torch.where(inputs, through_v + grad_z_out, torch.zeros_like(z))
+        return grad_weights, grad_z, None, None, None, None, None, None
+
+    return backward
+
+
+torch.library.register_autograd(
+    "symsatnet::mix_forward",
+    _make_backward(torch.ops.symsatnet.mix_adjoint.default, dense=True),
+    setup_context=_setup_context,
+)
+torch.library.register_autograd(
+    "symsatnet::smix_forward",
+    _make_backward(torch.ops.symsatnet.smix_adjoint.default, dense=False),
+    setup_context=_setup_context,
+)
+
+mix_forward = torch.ops.symsatnet.mix_forward.default
+smix_forward = torch.ops.symsatnet.smix_forward.default
+mix_adjoint = torch.ops.symsatnet.mix_adjoint.default
+smix_adjoint = torch.ops.symsatnet.smix_adjoint.default
