@@ -383,9 +383,9 @@ def test_cli_check_reports_non_unique_puzzles(tmp_path, capsys, small_dataset):
 def test_cli_bad_inputs_give_clear_errors(tmp_path, capsys):
     path = tmp_path / "broken.npz"
     path.write_bytes(b"PK\x03\x04 definitely not a zip")
-    assert sudoku_main(["check", str(path)]) == 2
+    assert sudoku_main(["check", str(path)]) == 1
     assert "error:" in capsys.readouterr().err
-    assert sudoku_main(["check", str(tmp_path / "missing.npz")]) == 2
+    assert sudoku_main(["check", str(tmp_path / "missing.npz")]) == 1
     assert "no such" in capsys.readouterr().err
     assert sudoku_main(["generate", "--count", "5", "--givens-mean", "50", "--givens-min", "30", "--givens-max", "40", "--out", str(path)]) == 2
     assert "outside the range" in capsys.readouterr().err
@@ -398,5 +398,5 @@ def test_module_entry_point_runs_as_a_subprocess(tmp_path):
         [sys.executable, "-m", "puzzles.sudoku", "check", str(path)],
         cwd=REPOSITORY, capture_output=True, text=True, timeout=60,
     )
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "error:" in result.stderr and "Traceback" not in result.stderr

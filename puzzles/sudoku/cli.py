@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_generate(arguments)
         return run_check(arguments)
     except DatasetError as error:
+        # A bad data file is a failed check (1); bad options are usage errors (2), as in argparse.
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 1
     except (ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
