@@ -94,7 +94,9 @@ def load_npz(path: str | os.PathLike, kind: str, array_names: tuple[str, ...]) -
     expected = metadata.get("sha256")
     actual = array_checksum(arrays)
     if expected != actual:
-        raise DatasetError(f"{path}: checksum mismatch (stored {expected}, computed {actual}); the file is corrupt or was modified")
+        raise DatasetError(
+            f"{path}: checksum mismatch (stored {expected}, computed {actual}); the file is corrupt or was modified"
+        )
     return arrays, metadata
 
 

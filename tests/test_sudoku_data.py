@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -115,7 +116,7 @@ def test_random_full_grids_are_valid_and_seeded(box):
 # ---------------------------------------------------------------- generator
 
 
-@pytest.mark.parametrize("box,count", [(2, 60), (3, 30)])
+@pytest.mark.parametrize("box,count", [(2, 60), (3, 30), (4, 3)])
 def test_generated_puzzles_are_valid_and_unique(box, count):
     dataset = generate_dataset(count, box=box, seed=3)
     assert dataset.puzzles.shape == (count, box * box, box * box)
@@ -160,7 +161,9 @@ def test_givens_distribution_defaults(arguments, mean, minimum, maximum):
     assert distribution.probabilities @ distribution.values == pytest.approx(mean)
 
 
-@pytest.mark.parametrize("arguments", [{"mean": 50, "minimum": 30, "maximum": 40}, {"minimum": 40, "maximum": 30}, {"maximum": 90}])
+@pytest.mark.parametrize(
+    "arguments", [{"mean": 50, "minimum": 30, "maximum": 40}, {"minimum": 40, "maximum": 30}, {"maximum": 90}]
+)
 def test_givens_distribution_rejects_impossible_settings(arguments):
     with pytest.raises(ValueError):
         givens_distribution(3, **arguments)
@@ -245,7 +248,9 @@ def test_checksum_mismatch(tmp_path, small_dataset):
     tampered[0, 0, 0] = 0 if tampered[0, 0, 0] else small_dataset.solutions[0, 0, 0]
     # Re-save with fresh arrays but the old digest: what a hand-edited file looks like.
     with open(path, "wb") as stream:
-        np.savez_compressed(stream, metadata=np.array(__import__("json").dumps(metadata)), puzzles=tampered, solutions=small_dataset.solutions)
+        np.savez_compressed(
+            stream, metadata=np.array(json.dumps(metadata)), puzzles=tampered, solutions=small_dataset.solutions
+        )
     with pytest.raises(DatasetError, match="checksum"):
         load_dataset(path)
 
@@ -387,7 +392,8 @@ def test_cli_bad_inputs_give_clear_errors(tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
     assert sudoku_main(["check", str(tmp_path / "missing.npz")]) == 1
     assert "no such" in capsys.readouterr().err
-    assert sudoku_main(["generate", "--count", "5", "--givens-mean", "50", "--givens-min", "30", "--givens-max", "40", "--out", str(path)]) == 2
+    impossible = ["--givens-mean", "50", "--givens-min", "30", "--givens-max", "40"]
+    assert sudoku_main(["generate", "--count", "5", *impossible, "--out", str(path)]) == 2
     assert "outside the range" in capsys.readouterr().err
 
 

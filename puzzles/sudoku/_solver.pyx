@@ -345,7 +345,11 @@ def solve(grid):
 
 
 def random_full_grid(int box, uint64_t seed):
-    """A uniformly-branching random complete grid, determined by seed."""
+    """A random complete grid, determined by seed.
+
+    Each branch tries its digits in random order. That reaches every grid but not with
+    exactly equal probability, which does not matter for training data.
+    """
     cdef Layout layout
     cdef State state
     cdef Search search

@@ -12,7 +12,9 @@ from .generate import generate_dataset, givens_distribution
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m puzzles.sudoku", description="Sudoku data sets for SATNet experiments.")
+    parser = argparse.ArgumentParser(
+        prog="python -m puzzles.sudoku", description="Sudoku data sets for SATNet experiments."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     generate = commands.add_parser("generate", help="generate puzzles with unique solutions")
@@ -57,7 +59,8 @@ def run_generate(arguments: argparse.Namespace) -> int:
     )
     print(
         f"givens: target mean {distribution.mean:g} on {distribution.minimum}..{distribution.maximum}; "
-        f"realised mean {realised['mean']:.2f} (std {realised['std']:.2f}, range {realised['min']}..{realised['max']}); "
+        f"realised mean {realised['mean']:.2f} (std {realised['std']:.2f}, "
+        f"range {realised['min']}..{realised['max']}); "
         f"{metadata['targets_missed']} puzzle(s) stayed above an unreachable target"
     )
     return 0
@@ -76,7 +79,10 @@ def run_check(arguments: argparse.Namespace) -> int:
             f"e.g. {report.multiple_solutions[:5].tolist()}"
         )
     givens = dataset.givens
-    summary = f"{report.count} puzzles ({dataset.side}x{dataset.side}), givens mean {givens.mean():.2f} range {givens.min()}..{givens.max()}"
+    summary = (
+        f"{report.count} puzzles ({dataset.side}x{dataset.side}), "
+        f"givens mean {givens.mean():.2f} range {givens.min()}..{givens.max()}"
+    )
     if not report.ok:
         print(f"{arguments.file}: INVALID — {summary}")
         return 1

@@ -66,10 +66,13 @@ def load_dataset(path: str | os.PathLike, verify: bool = True) -> SudokuDataset:
             path,
             f"{name} must have shape (count, side, side), found {array.shape}",
         )
-    require(puzzles.shape == solutions.shape, path, f"puzzles {puzzles.shape} and solutions {solutions.shape} differ in shape")
+    same_shape = puzzles.shape == solutions.shape
+    require(same_shape, path, f"puzzles {puzzles.shape} and solutions {solutions.shape} differ in shape")
     box = metadata.get("box")
-    require(isinstance(box, int) and puzzles.shape[1] == box * box, path, f"board side {puzzles.shape[1]} does not match box size {box!r}")
-    require(metadata.get("count") == len(puzzles), path, f"metadata count {metadata.get('count')!r} but {len(puzzles)} puzzles stored")
+    box_ok = isinstance(box, int) and puzzles.shape[1] == box * box
+    require(box_ok, path, f"board side {puzzles.shape[1]} does not match box size {box!r}")
+    count = metadata.get("count")
+    require(count == len(puzzles), path, f"metadata count {count!r} but {len(puzzles)} puzzles stored")
     if verify:
         problems = consistency_problems(puzzles, solutions)
         require(not problems, path, "; ".join(problems))

@@ -188,7 +188,9 @@ def generate_dataset(
     with tqdm(total=count, disable=not progress, unit="puzzle", desc=f"sudoku {side}x{side}") as bar:
         for job, (chunk_puzzles, chunk_solutions, chunk_targets) in zip(jobs, _run(jobs, workers)):
             start, stop = job[3], job[4]
-            puzzles[start:stop], solutions[start:stop], targets[start:stop] = chunk_puzzles, chunk_solutions, chunk_targets
+            puzzles[start:stop] = chunk_puzzles
+            solutions[start:stop] = chunk_solutions
+            targets[start:stop] = chunk_targets
             bar.update(stop - start)
     givens = np.count_nonzero(puzzles, axis=(1, 2))
     metadata = {
