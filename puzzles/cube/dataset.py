@@ -1,0 +1,195 @@
+"""Rubik's-cube completion data (DESIGN.md §6): scrambled cubes with a few facelets hidden.
+
+Each example scrambles the solved cube by 60 random moves and hides 3 corner facelets,
+1 edge facelet and 1 centre facelet, chosen uniformly at random and distinct; the task
+is to predict the hidden colours from the rest. States are int8 arrays of 54 colours in
+symsatnet.cube_moves' numbering; in ``puzzles`` a hidden facelet is -1. The hidden
+colours are always determined by the rest: the other cubies fix which pieces are missing,
+and the visible stickers of a cubie fix its identity.
+
+Example i draws all its randomness from SeedSequence(seed, spawn_key=(i,)), so a smaller
+data set is a prefix of a larger one with the same seed and settings.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from symsatnet.cube_moves import FACE_TURNS, FACELETS, MOVES, SLICE_TURNS, SOLVED
+
+from ..datafile import DatasetError, describe_indices, load_npz, require, save_npz
+from .pieces import CENTRES, CORNER_FACELETS, EDGE_FACELETS, legality_problems
+
+ARRAY_NAMES = ("puzzles", "solutions")
+HIDDEN = -1
+# The generators of the published facelet group: face and slice quarter turns both ways.
+DEFAULT_SCRAMBLE_MOVES = tuple(name + suffix for name in FACE_TURNS + SLICE_TURNS for suffix in ("", "'"))
+DEFAULT_HIDDEN = {"corner": 3, "edge": 1, "centre": 1}
+FACELETS_OF_KIND = {"corner": CORNER_FACELETS, "edge": EDGE_FACELETS, "centre": CENTRES}
+
+
+@dataclass
+class CubeDataset:
+    """Scrambled cubes (solutions) and the same with hidden facelets set to -1 (puzzles), int8 (count, 54)."""
+
+    puzzles: np.ndarray
+    solutions: np.ndarray
+    metadata: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.puzzles)
+
+    @property
+    def hidden(self) -> np.ndarray:
+        """(count, 54) bool: True where the facelet is to be predicted."""
+        return self.puzzles == HIDDEN
+
+
+def scramble(
+    rng: np.random.Generator, length: int = 60, moves: tuple[str, ...] = DEFAULT_SCRAMBLE_MOVES
+) -> tuple[np.ndarray, list[str]]:
+    """(state, move names): the solved cube after length moves drawn uniformly from moves."""
+    names = [moves[i] for i in rng.integers(len(moves), size=length)]
+    position = np.arange(FACELETS)
+    # Track where each sticker goes (push convention), then place the colours once.
+    for name in names:
+        position = MOVES[name][position]
+    state = np.empty(FACELETS, dtype=np.int8)
+    state[position] = SOLVED
+    return state, names
+
+
+def choose_hidden(rng: np.random.Generator, hidden: dict[str, int] = DEFAULT_HIDDEN) -> np.ndarray:
+    """Sorted facelet indices to hide: hidden[kind] distinct facelets of each kind."""
+    chosen = [rng.choice(FACELETS_OF_KIND[kind], size=number, replace=False) for kind, number in hidden.items()]
+    return np.sort(np.concatenate(chosen))
+
+
+def example_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator all of example index's randomness comes from."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
+
+
+def generate_dataset(
+    count: int,
+    seed: int | None = None,
+    scramble_length: int = 60,
+    moves: tuple[str, ...] = DEFAULT_SCRAMBLE_MOVES,
+    hidden: dict[str, int] | None = None,
+    progress: bool = False,
+) -> CubeDataset:
+    """count completion examples; with seed None a fresh seed is drawn and recorded."""
+    from tqdm import tqdm
+
+    hidden = dict(DEFAULT_HIDDEN if hidden is None else hidden)
+    if count < 1:
+        raise ValueError(f"count must be positive, got {count}")
+    if scramble_length < 0:
+        raise ValueError(f"scramble length must be non-negative, got {scramble_length}")
+    unknown = [name for name in moves if name not in MOVES]
+    if unknown or not moves:
+        raise ValueError(f"unknown scramble moves {unknown}; known: {' '.join(MOVES)}")
+    for kind, number in hidden.items():
+        if kind not in FACELETS_OF_KIND or not 0 <= number <= len(FACELETS_OF_KIND[kind]):
+            raise ValueError(f"cannot hide {number} {kind} facelets")
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    solutions = np.empty((count, FACELETS), dtype=np.int8)
+    puzzles = np.empty_like(solutions)
+    for index in tqdm(range(count), disable=not progress, unit="cube", desc="cube"):
+        rng = example_rng(seed, index)
+        solutions[index], _ = scramble(rng, scramble_length, moves)
+        puzzles[index] = solutions[index]
+        puzzles[index, choose_hidden(rng, hidden)] = HIDDEN
+    metadata = {
+        "kind": "cube",
+        "generator": "puzzles.cube.dataset",
+        "count": count,
+        "seed": seed,
+        "settings": {"scramble_length": scramble_length, "moves": list(moves), "hidden": hidden},
+    }
+    return CubeDataset(puzzles, solutions, metadata)
+
+
+def consistency_problems(puzzles: np.ndarray, solutions: np.ndarray, hidden: dict[str, int] | None = None) -> list[str]:
+    """Why (puzzles, solutions) is not a consistent data set; [] if it is.
+
+    Checks that every solution is a legal cube, that puzzles agree with their solutions
+    on visible facelets, and (if hidden is given) the number of hidden facelets of each kind.
+    """
+    if puzzles.shape != solutions.shape or puzzles.ndim != 2 or puzzles.shape[1] != FACELETS:
+        return [f"puzzles {puzzles.shape} and solutions {solutions.shape} must both have shape (count, {FACELETS})"]
+    problems = []
+    illegal = np.flatnonzero([bool(legality_problems(solution)) for solution in solutions])
+    if len(illegal):
+        first = legality_problems(solutions[illegal[0]])[0]
+        problems.append(f"solutions that are not legal cube states: {describe_indices(illegal)} (first: {first})")
+    bad_values = np.flatnonzero(((puzzles < HIDDEN) | (puzzles > 5)).any(axis=1))
+    if len(bad_values):
+        problems.append(f"puzzles with values outside -1..5: {describe_indices(bad_values)}")
+    disagreeing = np.flatnonzero(((puzzles != HIDDEN) & (puzzles != solutions)).any(axis=1))
+    if len(disagreeing):
+        problems.append(f"puzzles whose visible facelets disagree with their solution: {describe_indices(disagreeing)}")
+    if hidden is not None:
+        for kind, number in hidden.items():
+            counts = (puzzles[:, FACELETS_OF_KIND[kind]] == HIDDEN).sum(axis=1)
+            wrong = np.flatnonzero(counts != number)
+            if len(wrong):
+                problems.append(f"puzzles without exactly {number} hidden {kind} facelet(s): {describe_indices(wrong)}")
+    return problems
+
+
+def save_dataset(path: str | os.PathLike, dataset: CubeDataset) -> dict:
+    """Write dataset to path (.npz) after checking its consistency; returns the stored metadata."""
+    hidden = dataset.metadata.get("settings", {}).get("hidden")
+    problems = consistency_problems(dataset.puzzles, dataset.solutions, hidden)
+    if problems:
+        raise ValueError("refusing to save an inconsistent data set: " + "; ".join(problems))
+    metadata = dict(dataset.metadata, kind="cube", count=len(dataset))
+    arrays = {"puzzles": dataset.puzzles.astype(np.int8), "solutions": dataset.solutions.astype(np.int8)}
+    stored = save_npz(path, arrays, metadata)
+    dataset.metadata = stored
+    return stored
+
+
+def load_dataset(path: str | os.PathLike, verify: bool = True) -> CubeDataset:
+    """Load a data set written by save_dataset; raises DatasetError on any failure.
+
+    Always checks integrity (readable, checksum, shapes, dtypes, count); with verify
+    also that every solution is a legal cube, puzzles agree with it, and the hidden
+    facelets match the recorded settings.
+    """
+    arrays, metadata = load_npz(path, "cube", ARRAY_NAMES)
+    puzzles, solutions = arrays["puzzles"], arrays["solutions"]
+    for name, array in arrays.items():
+        require(array.dtype == np.int8, path, f"{name} must be int8, found {array.dtype}")
+        shape_ok = array.ndim == 2 and array.shape[1] == FACELETS
+        require(shape_ok, path, f"{name} must have shape (count, {FACELETS}), found {array.shape}")
+    same_shape = puzzles.shape == solutions.shape
+    require(same_shape, path, f"puzzles {puzzles.shape} and solutions {solutions.shape} differ in shape")
+    count = metadata.get("count")
+    require(count == len(puzzles), path, f"metadata count {count!r} but {len(puzzles)} examples stored")
+    if verify:
+        hidden = metadata.get("settings", {}).get("hidden")
+        problems = consistency_problems(puzzles, solutions, hidden)
+        require(not problems, path, "; ".join(problems))
+    return CubeDataset(puzzles, solutions, metadata)
+
+
+__all__ = [
+    "CubeDataset",
+    "DatasetError",
+    "DEFAULT_SCRAMBLE_MOVES",
+    "HIDDEN",
+    "choose_hidden",
+    "consistency_problems",
+    "generate_dataset",
+    "load_dataset",
+    "save_dataset",
+    "scramble",
+]

@@ -1,0 +1,375 @@
+"""Rubik's-cube completion data: cubie tables, legality, generator, file format, CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from puzzles.cube import (
+    CENTRES,
+    CORNER_FACELETS,
+    CORNERS,
+    EDGE_FACELETS,
+    EDGES,
+    HIDDEN,
+    CubeDataset,
+    DatasetError,
+    bit_index,
+    bits_to_state,
+    facelet_kind,
+    generate_dataset,
+    is_input_mask,
+    is_valid_state,
+    kociemba_facelets,
+    legality_problems,
+    load_dataset,
+    recolour_by_centres,
+    save_dataset,
+    scramble,
+    state_to_bits,
+    state_violations,
+    valid_states,
+)
+from puzzles.cube.cli import main as cube_main
+from puzzles.datafile import save_npz
+from symsatnet.cube_moves import FACE_TURNS, MOVES, SOLVED, apply, facelet, parse
+
+try:
+    import kociemba
+except ImportError:  # optional dependency (extra "cube"); our own legality check still runs
+    kociemba = None
+requires_kociemba = pytest.mark.skipif(kociemba is None, reason="needs the kociemba package")
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dataset() -> CubeDataset:
+    return generate_dataset(60, seed=3)
+
+
+def solves(state: np.ndarray) -> bool:
+    """Kociemba's solution, applied with our move tables, restores the (recoloured) cube."""
+    solution = kociemba.solve(kociemba_facelets(state))
+    return np.array_equal(apply(recolour_by_centres(state), solution), SOLVED)
+
+
+# ---------------------------------------------------------------- tables and legality
+
+
+def test_facelet_kinds_partition_the_cube():
+    assert len(CORNER_FACELETS) == 24 and len(EDGE_FACELETS) == 24 and len(CENTRES) == 6
+    everything = np.concatenate([CORNER_FACELETS, EDGE_FACELETS, CENTRES])
+    assert sorted(everything.tolist()) == list(range(54))
+    assert facelet_kind(facelet("U", 4)) == "centre"
+    assert facelet_kind(facelet("F", 0)) == "corner"
+    assert facelet_kind(facelet("F", 1)) == "edge"
+
+
+@pytest.mark.parametrize("move", sorted(MOVES))
+def test_moves_carry_cubies_to_cubies(move):
+    # If the tables grouped stickers that do not share a cubie, some move would split them.
+    for cubies in (CORNERS, EDGES):
+        images = {frozenset(MOVES[move][cubie].tolist()) for cubie in cubies}
+        assert images == {frozenset(cubie.tolist()) for cubie in cubies}
+
+
+@requires_kociemba
+@pytest.mark.parametrize("face", FACE_TURNS)
+@pytest.mark.parametrize("suffix", ["", "'", "2"])
+def test_facelet_mapping_agrees_with_kociemba_on_single_turns(face, suffix):
+    state = apply(SOLVED, face + suffix)
+    assert legality_problems(state) == []
+    # Kociemba finds the one-move inverse; a wrong facelet order or turn direction
+    # would give a longer answer or a different face.
+    inverse = {"": "'", "'": "", "2": "2"}[suffix]
+    assert kociemba.solve(kociemba_facelets(state)) == face + inverse
+
+
+@requires_kociemba
+@pytest.mark.parametrize("sequence", ["M", "E", "S", "x", "y' z2", "M E' S2 R U", "R U R' U' F2 D L'"])
+def test_slice_turns_and_rotations_stay_legal_and_kociemba_solves_them(sequence):
+    state = apply(SOLVED, sequence)
+    assert legality_problems(state) == []
+    assert solves(state)
+
+
+def twisted_corner():
+    state = SOLVED.copy()
+    state[CORNERS[0]] = state[np.roll(CORNERS[0], 1)]
+    return state
+
+
+def flipped_edge():
+    state = SOLVED.copy()
+    state[EDGES[0]] = state[EDGES[0][::-1]]
+    return state
+
+
+def swapped_edges():
+    state = SOLVED.copy()
+    state[EDGES[0]], state[EDGES[1]] = SOLVED[EDGES[1]], SOLVED[EDGES[0]]
+    return state
+
+
+def swapped_centres():
+    state = SOLVED.copy()
+    state[CENTRES[[0, 1]]] = state[CENTRES[[1, 0]]]
+    return state
+
+
+def wrong_counts():
+    state = SOLVED.copy()
+    state[0] = 1
+    return state
+
+
+@pytest.mark.parametrize(
+    "make_state,message",
+    [
+        (twisted_corner, "twists"),
+        (flipped_edge, "flips"),
+        (swapped_edges, "parity"),
+        (swapped_centres, "centre colours"),
+        (wrong_counts, "9 times"),
+    ],
+)
+def test_illegal_states_are_caught_like_kociemba_does(make_state, message):
+    state = make_state()
+    problems = legality_problems(state)
+    assert any(message in problem for problem in problems), problems
+    assert not is_valid_state(state)
+    if kociemba is not None and message != "centre colours":  # kociemba's string needs six distinct centres
+        with pytest.raises(ValueError):
+            kociemba.solve(kociemba_facelets(state))
+
+
+# ---------------------------------------------------------------- generator
+
+
+def test_scramble_matches_cube_moves_apply():
+    state, names = scramble(np.random.default_rng(0), 60)
+    assert len(names) == 60 and set(names) <= set(MOVES)
+    np.testing.assert_array_equal(state, apply(SOLVED, names))
+    np.testing.assert_array_equal(parse(" ".join(names)), names)
+
+
+def test_generated_states_are_legal_and_solvable(dataset):
+    assert dataset.solutions.shape == (60, 54) and dataset.solutions.dtype == np.int8
+    assert valid_states(dataset.solutions).all()
+    if kociemba is not None:
+        assert all(solves(state) for state in dataset.solutions[:12])
+    # 60 slice-and-face moves leave centres displaced in most examples.
+    moved = (dataset.solutions[:, CENTRES] != np.arange(6)).any(axis=1)
+    assert moved.mean() > 0.5
+
+
+def test_hidden_facelets_are_three_corners_an_edge_and_a_centre(dataset):
+    hidden = dataset.hidden
+    assert (hidden.sum(axis=1) == 5).all()
+    assert (hidden[:, CORNER_FACELETS].sum(axis=1) == 3).all()
+    assert (hidden[:, EDGE_FACELETS].sum(axis=1) == 1).all()
+    assert (hidden[:, CENTRES].sum(axis=1) == 1).all()
+    visible = ~hidden
+    np.testing.assert_array_equal(dataset.puzzles[visible], dataset.solutions[visible])
+    assert len({tuple(np.flatnonzero(row)) for row in hidden}) > 50  # masks vary
+
+
+def test_hidden_colours_are_determined_by_the_visible_ones(dataset):
+    for puzzle, solution in zip(dataset.puzzles[:8], dataset.solutions[:8]):
+        hidden = np.flatnonzero(puzzle == HIDDEN)
+        # Each colour appears 9 times, so the hidden colours are the missing ones in some order.
+        missing = np.repeat(np.arange(6), 9 - np.bincount(puzzle[puzzle != HIDDEN], minlength=6))
+        legal = set()
+        for order in set(itertools.permutations(missing.tolist())):
+            candidate = puzzle.copy()
+            candidate[hidden] = order
+            if not legality_problems(candidate):
+                legal.add(order)
+        assert legal == {tuple(solution[hidden].tolist())}
+
+
+def test_determinism_and_prefix_property():
+    first = generate_dataset(15, seed=11)
+    again = generate_dataset(15, seed=11)
+    np.testing.assert_array_equal(first.puzzles, again.puzzles)
+    np.testing.assert_array_equal(first.solutions, again.solutions)
+    prefix = generate_dataset(5, seed=11)
+    np.testing.assert_array_equal(prefix.puzzles, first.puzzles[:5])
+    assert not np.array_equal(generate_dataset(5, seed=12).solutions, prefix.solutions)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"count": 0}, {"count": 3, "moves": ("U", "Q")}, {"count": 3, "hidden": {"corner": 30}}, {"count": 3, "seed": -1}],
+)
+def test_generator_rejects_bad_settings(arguments):
+    with pytest.raises(ValueError):
+        generate_dataset(**arguments)
+
+
+# ---------------------------------------------------------------- checker and encoding
+
+
+def test_checker_reports_changed_visible_facelets(dataset):
+    puzzle, solution = dataset.puzzles[0], dataset.solutions[0]
+    assert state_violations(solution, puzzle) == []
+    visible = np.flatnonzero(puzzle != HIDDEN)
+    other = solution.copy()
+    # Swap two differently coloured visible corner stickers: colour counts stay right.
+    a = next(i for i in visible if i in CORNER_FACELETS)
+    b = next(i for i in visible if i in CORNER_FACELETS and solution[i] != solution[a])
+    other[[a, b]] = other[[b, a]]
+    problems = state_violations(other, puzzle)
+    assert any("visible facelet" in p for p in problems)
+
+
+def test_encoding_layout_and_round_trip(dataset):
+    bits = state_to_bits(dataset.solutions)
+    assert bits.shape == (60, 324)
+    assert (bits.sum(axis=1) == 54).all()
+    f = 17
+    assert bits[0, f * 6 + dataset.solutions[0, f]] == 1
+    assert bit_index(f, int(dataset.solutions[0, f])) == f * 6 + int(dataset.solutions[0, f])
+    np.testing.assert_array_equal(bits_to_state(bits), dataset.solutions)
+    puzzle_bits = state_to_bits(dataset.puzzles)
+    mask = is_input_mask(dataset.puzzles)
+    assert mask.dtype == bool and (mask.sum(axis=1) == 6 * 49).all()
+    assert (puzzle_bits[~mask] == 0).all()
+    np.testing.assert_array_equal(puzzle_bits[mask], bits[mask])
+
+
+# ---------------------------------------------------------------- file format
+
+
+def test_save_load_round_trip(tmp_path, dataset):
+    path = tmp_path / "cube.npz"
+    save_dataset(path, dataset)
+    loaded = load_dataset(path)
+    np.testing.assert_array_equal(loaded.puzzles, dataset.puzzles)
+    np.testing.assert_array_equal(loaded.solutions, dataset.solutions)
+    assert loaded.metadata["seed"] == 3
+    assert loaded.metadata["settings"]["scramble_length"] == 60
+    assert loaded.metadata["settings"]["hidden"] == {"corner": 3, "edge": 1, "centre": 1}
+
+
+def test_missing_truncated_and_corrupt_files(tmp_path, dataset):
+    with pytest.raises(DatasetError, match="no such"):
+        load_dataset(tmp_path / "absent.npz")
+    path = tmp_path / "cube.npz"
+    save_dataset(path, dataset)
+    data = path.read_bytes()
+    for length in (0, 100, len(data) // 2, len(data) - 2):
+        path.write_bytes(data[:length])
+        with pytest.raises(DatasetError):
+            load_dataset(path)
+    for position in np.linspace(0, len(data) - 1, 40).astype(int):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x55
+        path.write_bytes(bytes(damaged))
+        try:
+            loaded = load_dataset(path)
+        except DatasetError:
+            continue
+        np.testing.assert_array_equal(loaded.solutions, dataset.solutions)
+
+
+def write_raw(path, puzzles, solutions, **metadata_changes):
+    metadata = {
+        "kind": "cube",
+        "count": len(puzzles),
+        "settings": {"hidden": {"corner": 3, "edge": 1, "centre": 1}},
+        **metadata_changes,
+    }
+    save_npz(path, {"puzzles": puzzles, "solutions": solutions}, metadata)
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        ("illegal_solution", "not legal"),
+        ("changed_visible", "disagree"),
+        ("extra_hidden", "hidden edge"),
+        ("wrong_kind", "expected a cube"),
+        ("wrong_count", "count"),
+        ("wrong_shape", "shape"),
+    ],
+)
+def test_inconsistent_files(tmp_path, dataset, damage, message):
+    puzzles, solutions = dataset.puzzles.copy(), dataset.solutions.copy()
+    changes = {}
+    if damage == "illegal_solution":
+        solutions[4, EDGES[0]] = solutions[4, EDGES[0][::-1]]
+        puzzles[4, EDGES[0]] = solutions[4, EDGES[0]]
+        puzzles[4, dataset.hidden[4]] = HIDDEN
+    elif damage == "changed_visible":
+        visible = np.flatnonzero(puzzles[2] != HIDDEN)[0]
+        puzzles[2, visible] = (puzzles[2, visible] + 1) % 6
+    elif damage == "extra_hidden":
+        visible_edge = next(i for i in EDGE_FACELETS if puzzles[7, i] != HIDDEN)
+        puzzles[7, visible_edge] = HIDDEN
+    elif damage == "wrong_kind":
+        changes["kind"] = "sudoku"
+    elif damage == "wrong_count":
+        changes["count"] = 61
+    elif damage == "wrong_shape":
+        puzzles, solutions = puzzles[:, :53], solutions[:, :53]
+    path = tmp_path / "bad.npz"
+    write_raw(path, puzzles, solutions, **changes)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(path)
+
+
+def test_checksum_mismatch(tmp_path, dataset):
+    path = tmp_path / "cube.npz"
+    metadata = save_dataset(path, dataset)
+    puzzles = dataset.puzzles.copy()
+    puzzles[0, CENTRES] = HIDDEN
+    with open(path, "wb") as stream:
+        np.savez_compressed(
+            stream, metadata=np.array(json.dumps(metadata)), puzzles=puzzles, solutions=dataset.solutions
+        )
+    with pytest.raises(DatasetError, match="checksum"):
+        load_dataset(path)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_generate_then_check(tmp_path, capsys):
+    path = tmp_path / "cli.npz"
+    assert cube_main(["generate", "--count", "30", "--seed", "5", "--quiet", "--out", str(path)]) == 0
+    assert "wrote 30 cubes" in capsys.readouterr().out
+    assert cube_main(["check", str(path)]) == 0
+    assert "OK" in capsys.readouterr().out
+    np.testing.assert_array_equal(load_dataset(path).solutions, generate_dataset(30, seed=5).solutions)
+
+
+def test_cli_bad_inputs_give_clear_errors(tmp_path, capsys, dataset):
+    bad = tmp_path / "bad.npz"
+    puzzles = dataset.puzzles.copy()
+    puzzles[1, CENTRES] = HIDDEN
+    write_raw(bad, puzzles, dataset.solutions, count=60)
+    assert cube_main(["check", str(bad)]) == 1
+    assert "hidden centre" in capsys.readouterr().err
+    assert cube_main(["check", str(tmp_path / "missing.npz")]) == 1
+    assert "no such" in capsys.readouterr().err
+    assert cube_main(["generate", "--count", "3", "--moves", "U Q", "--out", str(bad)]) == 2
+    assert "unknown scramble moves" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs_as_a_subprocess(tmp_path):
+    path = tmp_path / "junk.npz"
+    path.write_text("not a zip")
+    result = subprocess.run(
+        [sys.executable, "-m", "puzzles.cube", "check", str(path)],
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "error:" in result.stderr and "Traceback" not in result.stderr
