@@ -25,7 +25,7 @@ def torch_extensions():
     sources = _rel("csrc/*.cpp") + _rel("csrc/cpu/*.cpp")
     # -O3 lets gcc vectorise the fixed-width inner loops; the AVX2/AVX-512 variants
     # are chosen at run time (csrc/cpu/simd.h), so the build stays portable.
-    cxx_flags = ["-O3", "-std=c++20", "-fno-math-errno", "-ffp-contract=fast", "-Wall", "-Wno-unknown-pragmas"]
+    cxx_flags = ["-O3", "-std=c++20", "-fno-math-errno", "-ffp-contract=fast", "-fopenmp-simd", "-Wall", "-Wno-unknown-pragmas", "-Wno-psabi"]
     want_cuda = os.environ.get("SYMSATNET_CUDA", "auto")
     with_cuda = (
         want_cuda != "0"

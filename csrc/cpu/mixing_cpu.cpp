@@ -1,10 +1,17 @@
 // CPU kernels of the mixing method: forward and adjoint sweeps, C-form and S-form.
 //
 // Each batch item is solved by one thread (at::parallel_for over the batch). The
-// rank dimension is padded with zeros to a multiple of 16 so that every inner loop
-// runs over fixed 16-wide chunks the compiler vectorises completely (zero lanes
-// change no dot product or norm). Rows of V, U, Omega = S^T V and Psi = S^T U are
-// contiguous and padded, so a row is a whole number of cache lines.
+// rank dimension is padded with zeros to a multiple of 16 so every inner loop runs
+// over whole 64-byte vectors (zero lanes change no dot product or norm).
+//
+// Blocked Gauss-Seidel. A plain sweep reads all of V (or Omega = S^T V) once per
+// update, so it is bound by cache bandwidth, not arithmetic. Here the fields g of
+// the next kBlock outputs in the update order are computed together in one pass
+// over V (each row of V loaded once feeds kBlock multiply-adds), from the values
+// before the block; then the outputs are updated one after another, each first
+// corrected by C_ij (v_j,new - v_j,old) for the outputs j updated earlier in the
+// block. That is exactly the sequential sweep, reordered arithmetic aside. The
+// S-form does the same with the rank-kBlock update of Omega after the block.
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -19,69 +26,101 @@
 namespace symsatnet {
 namespace {
 
-constexpr int64_t kLanes = 16;
+constexpr int64_t kPad = 16;   // the rank is padded to a multiple of this
+constexpr int kBlock = 8;      // outputs whose fields are computed in one pass
 
-int64_t padded_rank(int64_t k) { return (k + kLanes - 1) / kLanes * kLanes; }
+int64_t padded_rank(int64_t k) { return (k + kPad - 1) / kPad * kPad; }
 
-// out = sum_j coef[j] * rows[j, :], rows of width kp. Four independent
-// accumulators hide the latency of the fused multiply-adds.
+// 64-byte vectors through GCC/Clang vector extensions: each instruction-set entry
+// point below compiles them to its own registers (one zmm, two ymm, four xmm).
 template <typename T>
-SYMSATNET_INLINE void combine_rows(const T* __restrict coef, const T* __restrict rows,
-                                   int64_t count, int64_t kp, T* __restrict out) {
-  for (int64_t c0 = 0; c0 < kp; c0 += kLanes) {
-    T a0[kLanes] = {}, a1[kLanes] = {}, a2[kLanes] = {}, a3[kLanes] = {};
-    const T* r = rows + c0;
-    int64_t j = 0;
-    for (; j + 4 <= count; j += 4, r += 4 * kp) {
-      const T w0 = coef[j], w1 = coef[j + 1], w2 = coef[j + 2], w3 = coef[j + 3];
-#pragma GCC unroll 16
-      for (int t = 0; t < kLanes; ++t) {
-        a0[t] += w0 * r[t];
-        a1[t] += w1 * r[kp + t];
-        a2[t] += w2 * r[2 * kp + t];
-        a3[t] += w3 * r[3 * kp + t];
-      }
+struct Vec64;
+template <>
+struct Vec64<float> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <>
+struct Vec64<double> {
+  typedef double type __attribute__((vector_size(64)));
+};
+template <typename T>
+using vec_t = typename Vec64<T>::type;
+template <typename T>
+constexpr int kLanes = 64 / sizeof(T);
+
+template <typename T>
+SYMSATNET_INLINE vec_t<T> load(const T* p) {
+  vec_t<T> v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <typename T>
+SYMSATNET_INLINE void store(T* p, vec_t<T> v) {
+  __builtin_memcpy(p, &v, sizeof(v));
+}
+
+// One pass of block_combine over NCH consecutive 64-byte chunks at column c0.
+template <typename T, int NCH>
+SYMSATNET_INLINE void block_pass(const T* const* rows, const T* X, int64_t count, int64_t kp,
+                                 int64_t c0, T* G) {
+  constexpr int L = kLanes<T>;
+  vec_t<T> acc[kBlock][NCH];
+#pragma GCC unroll 8
+  for (int q = 0; q < kBlock; ++q)
+#pragma GCC unroll 4
+    for (int h = 0; h < NCH; ++h) acc[q][h] = vec_t<T>{} ;
+  const T* x = X + c0;
+  for (int64_t j = 0; j < count; ++j, x += kp) {
+    vec_t<T> xv[NCH];
+#pragma GCC unroll 4
+    for (int h = 0; h < NCH; ++h) xv[h] = load(x + h * L);
+#pragma GCC unroll 8
+    for (int q = 0; q < kBlock; ++q) {
+      const T w = rows[q][j];
+#pragma GCC unroll 4
+      for (int h = 0; h < NCH; ++h) acc[q][h] += w * xv[h];
     }
-    for (; j < count; ++j, r += kp) {
-      const T w = coef[j];
-#pragma GCC unroll 16
-      for (int t = 0; t < kLanes; ++t) a0[t] += w * r[t];
+  }
+#pragma GCC unroll 8
+  for (int q = 0; q < kBlock; ++q)
+#pragma GCC unroll 4
+    for (int h = 0; h < NCH; ++h) store(G + q * kp + c0 + h * L, acc[q][h]);
+}
+
+// G[q, :] = sum_j rows[q][j] X[j, :] for the kBlock rows, X of shape (count, kp).
+template <typename T>
+SYMSATNET_INLINE void block_combine(const T* const* rows, const T* X, int64_t count, int64_t kp,
+                                    T* G) {
+  constexpr int L = kLanes<T>;
+  int64_t c0 = 0;
+  for (; c0 + 2 * L <= kp; c0 += 2 * L) block_pass<T, 2>(rows, X, count, kp, c0, G);
+  if (c0 < kp) block_pass<T, 1>(rows, X, count, kp, c0, G);
+}
+
+// Y[c, :] += sum_q coef[q][c] D[q, :] for every c (rank-kBlock update of Omega or Psi).
+template <typename T>
+SYMSATNET_INLINE void block_add_outer(const T* const* coef, const T* D, int64_t count,
+                                      int64_t kp, T* Y) {
+  constexpr int L = kLanes<T>;
+  for (int64_t c0 = 0; c0 < kp; c0 += L) {
+    vec_t<T> d[kBlock];
+#pragma GCC unroll 8
+    for (int q = 0; q < kBlock; ++q) d[q] = load(D + q * kp + c0);
+    T* y = Y + c0;
+    for (int64_t c = 0; c < count; ++c, y += kp) {
+      vec_t<T> sum = load(y);
+#pragma GCC unroll 8
+      for (int q = 0; q < kBlock; ++q) sum += coef[q][c] * d[q];
+      store(y, sum);
     }
-#pragma GCC unroll 16
-    for (int t = 0; t < kLanes; ++t) out[c0 + t] = (a0[t] + a1[t]) + (a2[t] + a3[t]);
   }
 }
 
-// rows[c, :] += coef[c] * delta for every c (a rank-one update of Omega or Psi).
 template <typename T>
-SYMSATNET_INLINE void add_outer(const T* __restrict coef, const T* __restrict delta,
-                                int64_t count, int64_t kp, T* __restrict rows) {
-  for (int64_t c = 0; c < count; ++c) {
-    const T w = coef[c];
-    T* r = rows + c * kp;
-    for (int64_t c0 = 0; c0 < kp; c0 += kLanes) {
-#pragma GCC unroll 16
-      for (int t = 0; t < kLanes; ++t) r[c0 + t] += w * delta[c0 + t];
-    }
-  }
-}
-
-template <typename T>
-SYMSATNET_INLINE T dot(const T* a, const T* b, int64_t kp) {
-  T acc[kLanes] = {};
-  for (int64_t c0 = 0; c0 < kp; c0 += kLanes) {
-#pragma GCC unroll 16
-    for (int t = 0; t < kLanes; ++t) acc[t] += a[c0 + t] * b[c0 + t];
-  }
+SYMSATNET_INLINE T dot(const T* a, const T* b, int64_t n) {
   T s = 0;
-  for (int t = 0; t < kLanes; ++t) s += acc[t];
-  return s;
-}
-
-template <typename T>
-T sum_squares(const T* a, int64_t count) {
-  T s = 0;
-  for (int64_t c = 0; c < count; ++c) s += a[c] * a[c];
+#pragma omp simd reduction(+ : s)
+  for (int64_t c = 0; c < n; ++c) s += a[c] * b[c];
   return s;
 }
 
@@ -138,112 +177,123 @@ struct Problem {
   T prox_lam;
 };
 
-// Update of output i from g = sum_{j != i} C_ij v_j; returns |v_new - v_old|^2.
-template <typename T>
-SYMSATNET_INLINE T update_vector(T* __restrict v, const T* __restrict g, int64_t kp, T* gnorm) {
-  const T gn = std::sqrt(dot(g, g, kp));
-  *gnorm = gn;
-  // g = 0 leaves f flat in v_i: keep v_i (the backward clamps and counts this case).
-  if (!(gn > std::numeric_limits<T>::min())) return T(0);
-  const T inv = T(-1) / gn;
-  T change = 0;
-  for (int64_t c = 0; c < kp; ++c) {
-    const T next = inv * g[c];
-    const T d = next - v[c];
-    change += d * d;
-    v[c] = next;
-  }
-  return change;
-}
-
-// Forward sweeps of one item. `dense`: g_i = C_i. V - C_ii v_i; otherwise
-// g_i = Omega^T s_i - |s_i|^2 v_i with Omega = S^T V kept up to date.
-template <typename T, bool dense>
-SYMSATNET_INLINE int forward_item(const Problem<T>& p, const bool* is_input, T* V, T* gnorm) {
+// One item's solve: forward (X = V) or adjoint (X = U) sweeps, dense (C) or
+// clause (S) weights. Returns the number of sweeps run.
+template <typename T, bool dense, bool adjoint>
+SYMSATNET_INLINE int solve_item(const Problem<T>& p, const bool* is_input, T* X,
+                                const T* V, T* gnorm, const T* W) {
   const int64_t N = p.N, m = p.m, kp = p.kp;
-  std::vector<T> g(kp), old(kp), omega(dense ? 0 : m * kp), sq(dense ? 0 : N);
+  const int64_t width = dense ? N : m;  // length of a weight row
+  std::vector<T> G(kBlock * kp), D(kBlock * kp), zero_row(width, T(0));
+  std::vector<T> Y(dense ? 0 : m * kp), sq(dense ? 0 : N);
+  std::vector<int64_t> outputs;
+  outputs.reserve(N);
+  for (int64_t pos = 0; pos < N; ++pos) {
+    const int64_t i = p.order[pos];
+    if (i != 0 && !is_input[i]) outputs.push_back(i);
+  }
   if (!dense) {
-    for (int64_t j = 0; j < N; ++j) {
-      add_outer(p.weights + j * m, V + j * kp, m, kp, omega.data());
-      sq[j] = sum_squares(p.weights + j * m, m);
+    // Y = S^T X, and |s_i|^2 (the diagonal of C, which the update excludes).
+    const T* no_rows[kBlock];
+    for (int64_t j0 = 0; j0 < N; j0 += kBlock) {
+      std::fill(D.begin(), D.end(), T(0));
+      for (int q = 0; q < kBlock; ++q) {
+        const bool real = j0 + q < N;
+        no_rows[q] = real ? p.weights + (j0 + q) * m : zero_row.data();
+        if (real) std::copy(X + (j0 + q) * kp, X + (j0 + q + 1) * kp, D.begin() + q * kp);
+      }
+      block_add_outer(no_rows, D.data(), m, kp, Y.data());
     }
+    for (int64_t j = 0; j < N; ++j) sq[j] = dot(p.weights + j * m, p.weights + j * m, m);
+  }
+  const T* rows[kBlock];
+  const int64_t count = static_cast<int64_t>(outputs.size());
+  // S-form corrections need C_ij = <s_i, s_j> within each block; the blocks are
+  // the same in every sweep, so these are computed once.
+  std::vector<T> pairs(dense ? 0 : (count + kBlock - 1) / kBlock * kBlock * kBlock);
+  for (int64_t b0 = 0; !dense && b0 < count; b0 += kBlock) {
+    T* block_pairs = pairs.data() + b0 * kBlock;
+    const int64_t* idx = outputs.data() + b0;
+    for (int t = 0; t < kBlock && b0 + t < count; ++t)
+      for (int s = 0; s < t; ++s)
+        block_pairs[t * kBlock + s] = dot(p.weights + idx[t] * m, p.weights + idx[s] * m, m);
   }
   int sweeps = 0;
   for (int64_t it = 0; it < p.max_iter; ++it) {
-    T largest = 0;
-    for (int64_t pos = 0; pos < N; ++pos) {
-      const int64_t i = p.order[pos];
-      if (i == 0 || is_input[i]) continue;
-      T* v = V + i * kp;
-      if (dense) {
-        const T* row = p.weights + i * N;
-        combine_rows(row, V, N, kp, g.data());
-        const T cii = row[i] + p.prox_lam;
-        for (int64_t c = 0; c < kp; ++c) g[c] -= cii * v[c];
-        largest = std::max(largest, update_vector(v, g.data(), kp, gnorm + i));
-      } else {
-        const T* s = p.weights + i * m;
-        combine_rows(s, omega.data(), m, kp, g.data());
-        for (int64_t c = 0; c < kp; ++c) g[c] -= (sq[i] + p.prox_lam) * v[c];
-        std::copy(v, v + kp, old.begin());
-        largest = std::max(largest, update_vector(v, g.data(), kp, gnorm + i));
-        for (int64_t c = 0; c < kp; ++c) old[c] = v[c] - old[c];
-        add_outer(s, old.data(), m, kp, omega.data());
+    T largest = 0, biggest_norm = 0;
+    for (int64_t b0 = 0; b0 < count; b0 += kBlock) {
+      const int q_count = static_cast<int>(std::min<int64_t>(kBlock, count - b0));
+      const int64_t* idx = outputs.data() + b0;
+      for (int q = 0; q < kBlock; ++q)
+        rows[q] = q < q_count ? p.weights + idx[q] * width : zero_row.data();
+      block_combine(rows, dense ? X : Y.data(), width, kp, G.data());
+      for (int t = 0; t < q_count; ++t) {
+        const int64_t i = idx[t];
+        T* g = G.data() + t * kp;
+        // Corrections for the outputs already updated in this block.
+        for (int s = 0; s < t; ++s) {
+          const T c = dense ? rows[t][idx[s]] : pairs[b0 * kBlock + t * kBlock + s];
+          const T* d = D.data() + s * kp;
+          for (int64_t c0 = 0; c0 < kp; ++c0) g[c0] += c * d[c0];
+        }
+        const T diag = (dense ? rows[t][i] : sq[i]) + p.prox_lam;
+        T* x = X + i * kp;
+        T* d = D.data() + t * kp;
+        T change = 0, norm = 0;
+        if (!adjoint) {
+          // g_i = sum_{j != i} C_ij v_j - prox_lam v_i; v_i <- -g_i / |g_i|.
+          for (int64_t c0 = 0; c0 < kp; ++c0) g[c0] -= diag * x[c0];
+          const T gn = std::sqrt(dot(g, g, kp));
+          gnorm[i] = gn;
+          // g = 0 leaves f flat in v_i: keep v_i (the backward clamps and counts it).
+          const T inv = gn > std::numeric_limits<T>::min() ? T(-1) / gn : T(0);
+          for (int64_t c0 = 0; c0 < kp; ++c0) {
+            const T next = gn > std::numeric_limits<T>::min() ? inv * g[c0] : x[c0];
+            d[c0] = next - x[c0];
+            change += d[c0] * d[c0];
+            x[c0] = next;
+          }
+        } else {
+          // u_i = P_i (w_i - sum_{j != i} C_ij u_j + prox_lam u_i) / |g_i|.
+          const T* v = V + i * kp;
+          const T* w = W + i * kp;
+          for (int64_t c0 = 0; c0 < kp; ++c0) g[c0] = w[c0] - g[c0] + diag * x[c0];
+          const T along = dot(g, v, kp);
+          const T inv = T(1) / gnorm[i];
+          for (int64_t c0 = 0; c0 < kp; ++c0) {
+            const T next = (g[c0] - along * v[c0]) * inv;
+            d[c0] = next - x[c0];
+            change += d[c0] * d[c0];
+            norm += next * next;
+            x[c0] = next;
+          }
+        }
+        largest = std::max(largest, change);
+        biggest_norm = std::max(biggest_norm, norm);
+      }
+      if (!dense) {
+        for (int q = q_count; q < kBlock; ++q)
+          std::fill(D.begin() + q * kp, D.begin() + (q + 1) * kp, T(0));
+        block_add_outer(rows, D.data(), m, kp, Y.data());
       }
     }
     sweeps = static_cast<int>(it + 1);
-    if (largest < p.eps * p.eps) break;
+    // Forward: no vector moved by eps. Adjoint: relative to the largest u_i, so the
+    // stopping point does not depend on the scale of the incoming gradient.
+    if (adjoint ? largest <= p.eps * p.eps * biggest_norm : largest < p.eps * p.eps) break;
   }
   return sweeps;
 }
 
-// Adjoint sweeps of one item: u_i = P_i (w_i - sum_{j != i} C_ij u_j) / gnorm_i.
-// Stops when the largest change of a sweep is below eps relative to the largest
-// |u_i|, so the result does not depend on the scale of the incoming gradient.
+template <typename T, bool dense>
+SYMSATNET_INLINE int forward_item(const Problem<T>& p, const bool* is_input, T* V, T* gnorm) {
+  return solve_item<T, dense, false>(p, is_input, V, V, gnorm, nullptr);
+}
+
 template <typename T, bool dense>
 SYMSATNET_INLINE void adjoint_item(const Problem<T>& p, const bool* is_input, const T* V,
                                    const T* gnorm, const T* W, T* U) {
-  const int64_t N = p.N, m = p.m, kp = p.kp;
-  std::vector<T> h(kp), psi(dense ? 0 : m * kp), sq(dense ? 0 : N);
-  if (!dense) {
-    for (int64_t j = 0; j < N; ++j) sq[j] = sum_squares(p.weights + j * m, m);
-  }
-  for (int64_t it = 0; it < p.max_iter; ++it) {
-    T largest = 0, biggest_norm = 0;
-    for (int64_t pos = 0; pos < N; ++pos) {
-      const int64_t i = p.order[pos];
-      if (i == 0 || is_input[i]) continue;
-      T* u = U + i * kp;
-      const T* v = V + i * kp;
-      const T* w = W + i * kp;
-      T uii;
-      if (dense) {
-        const T* row = p.weights + i * N;
-        combine_rows(row, U, N, kp, h.data());
-        uii = row[i] + p.prox_lam;
-      } else {
-        combine_rows(p.weights + i * m, psi.data(), m, kp, h.data());
-        uii = sq[i] + p.prox_lam;
-      }
-      // t = w - (h - C_ii u_i), then project out v_i and divide by |g_i|.
-      for (int64_t c = 0; c < kp; ++c) h[c] = w[c] - h[c] + uii * u[c];
-      const T along = dot(h.data(), v, kp);
-      const T inv = T(1) / gnorm[i];
-      T change = 0, norm = 0;
-      for (int64_t c = 0; c < kp; ++c) {
-        const T next = (h[c] - along * v[c]) * inv;
-        const T d = next - u[c];
-        change += d * d;
-        norm += next * next;
-        h[c] = d;  // keep the change for the Psi update
-        u[c] = next;
-      }
-      if (!dense) add_outer(p.weights + i * m, h.data(), m, kp, psi.data());
-      largest = std::max(largest, change);
-      biggest_norm = std::max(biggest_norm, norm);
-    }
-    if (largest <= p.eps * p.eps * biggest_norm) break;
-  }
+  solve_item<T, dense, true>(p, is_input, U, V, const_cast<T*>(gnorm), W);
 }
 
 // One instantiation of the batch loops per instruction set; the bodies above are
