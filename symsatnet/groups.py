@@ -38,7 +38,7 @@ Equality is structural: two expressions are equal when they were built the same 
 
 from __future__ import annotations
 
-import functools
+import ast
 import math
 import operator
 from typing import Iterable, Sequence
@@ -59,6 +59,7 @@ __all__ = [
     "sudoku_group",
     "cube_group",
     "sudoku_transpose_permutation",
+    "parse_group",
 ]
 
 Permutation = np.ndarray
@@ -764,3 +765,57 @@ def cube_group() -> Group:
         len(cube_moves.FACES), [cube_moves.rotation_colour_permutation(name) for name in "xyz"]
     )
     return Product(facelets, colours)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+_CONSTRUCTORS = {
+    constructor.__name__: constructor
+    for constructor in (
+        Trivial,
+        Symmetric,
+        Cyclic,
+        FromGenerators,
+        Extend,
+        DirectSum,
+        Product,
+        Wreath,
+        SudokuTransposed,
+        sudoku_group,
+        cube_group,
+    )
+}
+
+
+def parse_group(text: str) -> Group:
+    """Read a group back from its ``repr`` without ``eval``: only the constructors of this
+    module, integer and boolean literals and lists of them are accepted, so text from a file
+    cannot run code."""
+
+    def evaluate(node: ast.AST):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _CONSTRUCTORS:
+            arguments = [evaluate(argument) for argument in node.args]
+            keywords = {keyword.arg: evaluate(keyword.value) for keyword in node.keywords if keyword.arg}
+            if len(keywords) != len(node.keywords):
+                raise ValueError("**keyword unpacking is not part of a group expression")
+            try:
+                return _CONSTRUCTORS[node.func.id](*arguments, **keywords)
+            except TypeError as error:  # wrong arguments for the constructor
+                raise ValueError(f"bad arguments in {ast.unparse(node)!r}: {error}") from None
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return [evaluate(element) for element in node.elts]
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, bool)):
+            return node.value
+        raise ValueError(f"not part of a group expression: {ast.unparse(node)!r}")
+
+    if not isinstance(text, str):
+        raise ValueError(f"expected a group expression as a string, got {type(text).__name__}")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as error:
+        raise ValueError(f"not a group expression: {error.msg}") from None
+    group = evaluate(tree.body)
+    if not isinstance(group, Group):
+        raise ValueError(f"{text!r} does not describe a group")
+    return group

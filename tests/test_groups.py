@@ -294,6 +294,7 @@ def test_extend_glues_orbits():
 def test_repr_round_trips(group):
     again = eval(repr(group), vars(groups))
     assert again == group and hash(again) == hash(group)
+    assert groups.parse_group(repr(group)) == group
 
 
 @pytest.mark.parametrize(
@@ -302,6 +303,21 @@ def test_repr_round_trips(group):
 )
 def test_repr_round_trips_for_named_groups(group):
     assert eval(repr(group), vars(groups)) == group
+    assert groups.parse_group(repr(group)) == group
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["__import__('os').getcwd()", "Symmetric(3) + 1", "3", "Symmetric(", "Symmetric(n=3)", "Cyclic('3')",
+     "Product(*[Symmetric(2)])", "open('x')", "Symmetric(3).order()"],
+)
+def test_parse_group_refuses_anything_but_group_expressions(text):
+    with pytest.raises(ValueError):
+        groups.parse_group(text)
+
+
+def test_parse_group_accepts_keywords_of_ready_made_groups():
+    assert groups.parse_group("sudoku_group(box=2, transpose=True)") == SudokuTransposed(2)
 
 
 def test_fromgenerators_prints_lists():
