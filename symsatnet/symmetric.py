@@ -1,0 +1,330 @@
+"""C-form MAXSAT layers: untied (``CSATNet``, "SATNet-Plain") and tied by a group (``SymSATNet``).
+
+Both assemble the full symmetric (N, N) matrix C, N = 1 + n + aux (row 0 the truth variable,
+rows 1..n the problem variables, then aux), on every forward and solve with
+:func:`symsatnet.functional.mix`; autograd carries d loss / d C back to their parameters.
+Everything needed to rebuild a layer -- sizes, solver settings and, for ``SymSATNet``, the
+group expression -- is kept in the state dict, so ``load(path)`` needs nothing but the file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import functional
+from .equivariant import Equivariant
+from .groups import Group, parse_group
+from .layers import _SolverSettings
+
+__all__ = ["CSATNet", "SymSATNet"]
+
+_TRUTH_MODES = ("free", "tied")
+
+
+def _check_count(value: object, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{what} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _initial_scale(size: int) -> float:
+    """Spread of an off-diagonal entry of SATNet's initial C = S Sᵀ with m = N clauses.
+
+    S has N(0, 0.5 / (N + m)) entries, so C_ij (i != j) has standard deviation
+    sqrt(m) * 0.5 / (N + m) = 0.25 / sqrt(N): the same scale as the published layers.
+    """
+    return 0.25 / math.sqrt(size)
+
+
+def _symmetric_part(matrix: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (matrix + matrix.transpose(-1, -2))
+
+
+class _CFormLayer(_SolverSettings):
+    """Forward, state-dict and file handling shared by the C-form layers."""
+
+    n: int
+    aux: int
+
+    @property
+    def size(self) -> int:
+        """N = 1 + n + aux, the side of C."""
+        return 1 + self.n + self.aux
+
+    def matrix(self) -> torch.Tensor:
+        """The current full symmetric C, shape (N, N); differentiable in the parameters."""
+        raise NotImplementedError
+
+    def forward(self, z: torch.Tensor, is_input: torch.Tensor) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.n:
+            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"z must have shape (batch, {self.n}), got {shape}")
+        self.last_info = functional.mix(self.matrix(), z, is_input, **self._solve_kwargs())
+        return self.last_info.z
+
+    def _settings(self) -> dict[str, Any]:
+        return dict(k=self.k, max_iter=self.max_iter, eps=self.eps, prox_lam=self.prox_lam)
+
+    def _config(self) -> dict[str, Any]:
+        return dict(n=self.n, aux=self.aux, **self._settings())
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"layer": type(self).__name__, **self._config()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or state.get("layer") != type(self).__name__:
+            found = state.get("layer") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"this state dict belongs to a {found}, not a {type(self).__name__}")
+        mine = self._config()
+        for key in ("n", "aux", "group", "truth"):
+            if key in mine and state.get(key) != mine[key]:
+                raise ValueError(
+                    f"the state dict was saved for {key} = {state.get(key)!r}, this layer has {mine[key]!r}; "
+                    f"use {type(self).__name__}.load to rebuild the layer from the file"
+                )
+        self.k, self.max_iter = int(state["k"]), int(state["max_iter"])
+        self.eps, self.prox_lam = float(state["eps"]), float(state["prox_lam"])
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the state dict (parameters, sizes, settings, group) to ``path``."""
+        torch.save(self.state_dict(), path)
+
+    @classmethod
+    def _from_config(cls, config: dict[str, Any]):
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, map_location: Any = None):
+        """Rebuild a layer saved with :meth:`save` from the file alone."""
+        state_dict = torch.load(path, map_location=map_location, weights_only=True)
+        config = state_dict.get("_extra_state")
+        if not isinstance(config, dict) or config.get("layer") != cls.__name__:
+            found = config.get("layer") if isinstance(config, dict) else "no layer description"
+            raise ValueError(f"{os.fspath(path)!r} holds {found}, not a {cls.__name__}")
+        layer = cls._from_config(config)
+        dtype = next(iter(value for value in state_dict.values() if isinstance(value, torch.Tensor))).dtype
+        layer = layer.to(dtype=dtype)
+        layer.load_state_dict(state_dict)
+        return layer
+
+
+class CSATNet(_CFormLayer):
+    r"""MAXSAT layer with a free symmetric interaction matrix C (C-form, "SATNet-Plain").
+
+    The parameter ``weight`` is (N, N) and the layer uses its symmetric part, so C stays
+    symmetric under any optimiser. Its initial value is SATNet's C = S Sᵀ for a random
+    (N, N) clause matrix S scaled like ``SATNet(weight_normalize=True)``.
+
+    Args:
+        n: number of problem variables.
+        aux: number of auxiliary variables.
+        max_iter: largest number of sweeps, forward and backward.
+        eps: stopping tolerance of the sweeps.
+        prox_lam: proximal damping of each update (does not move fixed points).
+        k: rank of the relaxation.
+
+    Shape:
+        - z: (B, n) in [0, 1]; is_input: (B, n) bool or int mask (nonzero = given).
+        - Output: (B, n), the inputs copied through.
+
+    Example:
+        >>> layer = CSATNet(9, aux=2)
+        >>> z = torch.rand(4, 9); given = torch.rand(4, 9) < 0.5
+        >>> layer(z, given).shape
+        torch.Size([4, 9])
+        >>> SymSATNet.from_matrix(layer.matrix().detach(), Cyclic(9))   # tie it afterwards
+    """
+
+    def __init__(
+        self,
+        n: int,
+        aux: int = 0,
+        max_iter: int = 40,
+        eps: float = 1e-4,
+        prox_lam: float = 1e-2,
+        *,
+        k: int = 32,
+    ) -> None:
+        super().__init__(k, max_iter, eps, prox_lam)
+        self.n = _check_count(n, "n", 1)
+        self.aux = _check_count(aux, "aux", 0)
+        clauses = torch.randn(self.size, self.size) * math.sqrt(0.5 / (2 * self.size))
+        self.weight = nn.Parameter(clauses @ clauses.T)
+
+    def matrix(self) -> torch.Tensor:
+        return _symmetric_part(self.weight)
+
+    @classmethod
+    def _from_config(cls, config: dict[str, Any]) -> "CSATNet":
+        return cls(
+            config["n"], config["aux"], config["max_iter"], config["eps"], config["prox_lam"], k=config["k"]
+        )
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}, aux={self.aux}, " + super().extra_repr()
+
+
+class SymSATNet(_CFormLayer):
+    r"""MAXSAT layer whose problem block of C is invariant under a permutation group.
+
+    C[g i, g j] = C[i, j] for every g in ``group`` on the n problem variables, so the n x n
+    block is ``coeffs[orbital_map]`` with one learned coefficient per closed orbital
+    (DESIGN.md §3); gradients reach ``coeffs`` as per-orbital sums of d loss / d C.
+
+    Parameters:
+        - ``coeffs``: (K,) orbital coefficients, K = ``group.num_orbitals``.
+        - ``truth``: the truth row C[0, 1:n+1]: (n,) when ``truth='free'`` (as published),
+          (num_orbits,) point-orbit coefficients when ``truth='tied'`` (strictly invariant).
+        - ``aux_rows``: (aux, N) free rows of the auxiliary variables (the group does not act
+          on them); their aux x aux block enters through its symmetric part.
+        C[0, 0] and the diagonal are irrelevant to the solver and kept at 0 / the coefficient.
+
+    Args:
+        n: number of problem variables; must equal ``group.degree``.
+        group: a ``symsatnet.groups.Group`` on the problem variables.
+        aux: number of auxiliary variables.
+        truth: ``'free'`` or ``'tied'``, see above.
+        max_iter: largest number of sweeps, forward and backward.
+        eps: stopping tolerance of the sweeps.
+        prox_lam: proximal damping of each update (does not move fixed points).
+        k: rank of the relaxation.
+
+    Shape:
+        - z: (B, n) in [0, 1]; is_input: (B, n) bool or int mask (nonzero = given).
+        - Output: (B, n), the inputs copied through.
+
+    Example:
+        >>> layer = SymSATNet(729, sudoku_group(3))       # 18 coefficients + 729 truth entries
+        >>> z = torch.zeros(2, 729); given = torch.zeros(2, 729, dtype=torch.bool)
+        >>> layer(z, given).shape
+        torch.Size([2, 729])
+        >>> layer.save("sudoku.pt"); SymSATNet.load("sudoku.pt")
+    """
+
+    coeffs: nn.Parameter
+    truth: nn.Parameter
+    aux_rows: nn.Parameter
+
+    def __init__(
+        self,
+        n: int,
+        group: Group,
+        aux: int = 0,
+        truth: str = "free",
+        max_iter: int = 40,
+        eps: float = 1e-4,
+        prox_lam: float = 1e-2,
+        *,
+        k: int = 32,
+    ) -> None:
+        super().__init__(k, max_iter, eps, prox_lam)
+        self.n = _check_count(n, "n", 1)
+        self.aux = _check_count(aux, "aux", 0)
+        if truth not in _TRUTH_MODES:
+            raise ValueError(f"truth must be one of {_TRUTH_MODES}, got {truth!r}")
+        self.truth_mode = truth
+        self.space = Equivariant(group, degree=self.n)
+        scale = _initial_scale(self.size)
+        truth_size = self.n if truth == "free" else self.space.num_orbits
+        self.coeffs = nn.Parameter(torch.randn(self.space.basis_size) * scale)
+        self.truth = nn.Parameter(torch.randn(truth_size) * scale)
+        self.aux_rows = nn.Parameter(torch.randn(self.aux, self.size) * scale)
+
+    @property
+    def group(self) -> Group:
+        """The permutation group tying the problem block."""
+        return self.space.group
+
+    def truth_row(self) -> torch.Tensor:
+        """C[0, 1:n+1], shape (n,)."""
+        return self.truth if self.truth_mode == "free" else self.space.build_truth(self.truth)
+
+    def matrix(self) -> torch.Tensor:
+        n, aux = self.n, self.aux
+        problem = self.space.build(self.coeffs)
+        truth = self.truth_row()
+        head = torch.cat([truth.new_zeros(1), truth]).unsqueeze(0)  # row 0: [C00, truth]
+        top = torch.cat([head, torch.cat([truth.unsqueeze(1), problem], dim=1)], dim=0)
+        if aux == 0:
+            return top
+        to_top = self.aux_rows[:, : 1 + n]
+        among_aux = _symmetric_part(self.aux_rows[:, 1 + n :])
+        return torch.cat(
+            [torch.cat([top, to_top.T], dim=1), torch.cat([to_top, among_aux], dim=1)], dim=0
+        )
+
+    @classmethod
+    def from_matrix(
+        cls,
+        C: torch.Tensor | np.ndarray,
+        group: Group,
+        truth: str = "free",
+        **settings: Any,
+    ) -> "SymSATNet":
+        """A layer initialised by projecting C onto the group-invariant matrices.
+
+        Args:
+            C: (N, N) full matrix with truth row and column 0, N = 1 + group.degree + aux
+                (e.g. ``CSATNet.matrix()``), or just the (n, n) problem block (the truth row
+                then starts at 0). Its symmetric part is used.
+            group: the group on the n problem variables.
+            truth: ``'free'`` copies the truth row; ``'tied'`` averages it over point orbits.
+            settings: ``max_iter``, ``eps``, ``prox_lam``, ``k`` as for the constructor.
+
+        Returns:
+            A ``SymSATNet`` in C's dtype; ``layer.space.residual(block)`` says how much of the
+            problem block the projection discarded.
+        """
+        matrix = torch.as_tensor(C).detach()
+        if not matrix.is_floating_point():
+            matrix = matrix.to(torch.get_default_dtype())
+        n = group.degree if isinstance(group, Group) else None
+        if n is None:
+            raise ValueError(f"group must be a symsatnet.groups.Group, got {type(group).__name__}")
+        if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"C must be a square matrix, got shape {tuple(matrix.shape)}")
+        if matrix.shape[0] == n:
+            matrix = torch.cat([matrix.new_zeros(1, n), matrix], dim=0)
+            matrix = torch.cat([matrix.new_zeros(n + 1, 1), matrix], dim=1)
+        if matrix.shape[0] < n + 1:
+            raise ValueError(
+                f"C has side {matrix.shape[0]}, but the group acts on {n} variables: "
+                f"expected (n, n) or (1 + n + aux) with aux >= 0"
+            )
+        matrix = _symmetric_part(matrix)
+        layer = cls(n, group, aux=matrix.shape[0] - 1 - n, truth=truth, **settings).to(matrix.dtype)
+        with torch.no_grad():
+            layer.coeffs.copy_(layer.space.project(matrix[1 : n + 1, 1 : n + 1]))
+            truth_row = matrix[0, 1 : n + 1]
+            layer.truth.copy_(truth_row if truth == "free" else layer.space.project_truth(truth_row))
+            layer.aux_rows.copy_(matrix[n + 1 :, :])
+        return layer
+
+    def _config(self) -> dict[str, Any]:
+        return dict(n=self.n, aux=self.aux, group=repr(self.group), truth=self.truth_mode, **self._settings())
+
+    @classmethod
+    def _from_config(cls, config: dict[str, Any]) -> "SymSATNet":
+        group = parse_group(config["group"])
+        return cls(
+            config["n"],
+            group,
+            config["aux"],
+            config["truth"],
+            config["max_iter"],
+            config["eps"],
+            config["prox_lam"],
+            k=config["k"],
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"n={self.n}, group={self.group!r}, basis_size={self.space.basis_size}, aux={self.aux}, "
+            f"truth={self.truth_mode!r}, " + super().extra_repr()
+        )
