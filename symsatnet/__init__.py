@@ -5,10 +5,47 @@ not built, the ImportError says how to build them.
 """
 
 from . import ops  # noqa: F401  (loads the extension and registers autograd)
-from . import functional
+from . import cube_moves, functional, groups
+from .equivariant import Equivariant
 from .functional import MixInfo
+from .groups import (
+    Cyclic,
+    DirectSum,
+    Extend,
+    FromGenerators,
+    Product,
+    Symmetric,
+    Trivial,
+    Wreath,
+    cube_group,
+    parse_group,
+    sudoku_group,
+)
 from .layers import MixingLayer, SATNet
+from .symmetric import CSATNet, SymSATNet
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "MixInfo", "MixingLayer", "SATNet", "__version__"]
+__all__ = [
+    "CSATNet",
+    "Cyclic",
+    "DirectSum",
+    "Equivariant",
+    "Extend",
+    "FromGenerators",
+    "MixInfo",
+    "MixingLayer",
+    "Product",
+    "SATNet",
+    "SymSATNet",
+    "Symmetric",
+    "Trivial",
+    "Wreath",
+    "cube_group",
+    "cube_moves",
+    "functional",
+    "groups",
+    "parse_group",
+    "sudoku_group",
+    "__version__",
+]
