@@ -1,0 +1,111 @@
+"""Per-example time of the mixing-method layers, one JSON line per configuration.
+
+Configurations (DESIGN.md / issue "Core"): every run does the same work (eps = 0,
+all sweeps forced):
+
+  c-form    n=729 (N=730), k=32, batch 40, 40 sweeps  (SATNet-Plain / SymSATNet size)
+  s-form    n=729, m=600, aux=300, k=32, batch 40, 40 sweeps  (SATNet-300aux)
+
+Each line reports forward and forward+backward milliseconds per example (median of
+--repeats runs after a warm-up), the thread count and the floating-point rate of
+the forward sweeps (compare it with the machine's peak: it does not depend on how
+busy the machine is as much as the times do).
+
+Usage: python benchmarks/bench_mixing.py [--batch 40] [--repeats 3] [--threads T]
+       [--device cpu|cuda] [--only c-form|s-form]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+import torch
+
+from symsatnet import functional as F
+
+
+def problem(form: str, batch: int, device: str, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    n = 729
+    if form == "c-form":
+        size = n + 1
+        A = torch.randn(size, size, generator=gen) * (0.25 / size**0.5)
+        weights = (A + A.T).to(device)
+    else:
+        size, m = n + 1 + 300, 600
+        weights = (torch.randn(size, m, generator=gen) * (0.5 / (size + m)) ** 0.5).to(device)
+    z = torch.rand(batch, n, generator=gen).to(device)
+    given = (torch.rand(batch, n, generator=gen) < 36 / 81).to(device)
+    return weights, z, given
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_layer(form: str, batch: int, repeats: int, device: str, k: int, sweeps: int):
+    weights, z, given = problem(form, batch, device)
+    weights.requires_grad_()
+    solve = F.mix if form == "c-form" else F.smix
+    kwargs = dict(k=k, max_iter=sweeps, eps=0.0, generator=torch.Generator().manual_seed(1))
+    forward_times, total_times = [], []
+    for attempt in range(repeats + 1):
+        sync(device)
+        start = time.perf_counter()
+        out = solve(weights, z, given, **kwargs)
+        sync(device)
+        middle = time.perf_counter()
+        out.sum().backward()
+        sync(device)
+        end = time.perf_counter()
+        if attempt > 0:  # the first run warms caches and allocators
+            forward_times.append(middle - start)
+            total_times.append(end - start)
+    return statistics.median(forward_times), statistics.median(total_times), float((~given).sum()) / batch
+
+
+def sweep_flops(form: str, outputs_per_example: float, k: int, sweeps: int) -> float:
+    """Multiply-adds of the forward sweeps of one example, as flops (2 per FMA)."""
+    if form == "c-form":
+        return 2.0 * outputs_per_example * 730 * k * sweeps
+    # S-form: the field (m) and the rank-one update of Omega (m) per update, N=1030 rows incl. aux.
+    return 2.0 * (outputs_per_example + 300) * 2 * 600 * k * sweeps
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--k", type=int, default=32)
+    parser.add_argument("--sweeps", type=int, default=40)
+    parser.add_argument("--only", choices=["c-form", "s-form"])
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    forms = [args.only] if args.only else ["c-form", "s-form"]
+    for form in forms:
+        forward, total, outputs = time_layer(form, args.batch, args.repeats, args.device, args.k, args.sweeps)
+        record = {
+            "config": form,
+            "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+            "batch": args.batch,
+            "k": args.k,
+            "sweeps": args.sweeps,
+            "forward_ms_per_example": round(forward / args.batch * 1e3, 3),
+            "forward_backward_ms_per_example": round(total / args.batch * 1e3, 3),
+            "forward_gflops": round(sweep_flops(form, outputs, args.k, args.sweeps) * args.batch / forward / 1e9, 1),
+        }
+        print(json.dumps(record), flush=True)
+
+
+if __name__ == "__main__":
+    main()
