@@ -76,7 +76,7 @@ import numpy as np
 
 from . import groups as G
 
-__all__ = ["Candidate", "Discovery", "discover", "projection_error", "closed_orbitals"]
+__all__ = ["Candidate", "Discovery", "discover", "planted_matrix", "projection_error", "closed_orbitals"]
 
 DEFAULT_RTOL = 0.2
 DEFAULT_MAX_ERR = 0.2
@@ -89,6 +89,8 @@ DIAGONAL_MODES = ("include", "ignore")
 # counts as round-off: sums over ~10^5 entries leave deviations near 1e-12, squares 1e-24;
 # anything above (1e-8)² is real, so noise-free inputs can still reject a coarse merge.
 _EXACT = 1e-16
+# Relative projection error of an exact fit (round-off only).
+_EXACT_FIT = 1e-9
 # A graph quantisation boundary is tried at the few largest drops between consecutive gaps.
 _GRAPH_QUANTISATIONS = 3
 _GRAPH_MAX_CLASSES = 64
@@ -247,6 +249,40 @@ def _normalise(matrix: np.ndarray, diagonal: str) -> np.ndarray:
     return symmetric / scale if scale > 0 else symmetric
 
 
+def planted_matrix(
+    group: G.Group,
+    noise: float = 0.0,
+    rng: np.random.Generator | int | None = None,
+    shuffle: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random G-invariant symmetric matrix plus noise: the test case of discovery.
+
+    The coefficients of the closed orbitals are a random arrangement of evenly spaced values
+    in [-1, 1], jittered by ±10% of the spacing and scaled by a random factor: random, yet
+    pairwise distinct by construction, so that the planted group is the largest group the
+    noise-free matrix is invariant under (equal coefficients would make a larger group the
+    right answer). Symmetric Gaussian noise is added with ‖noise‖ = ``noise`` · ‖C‖.
+
+    Returns:
+        (matrix, order): with ``shuffle``, the variables are put in a random order and
+        ``matrix[i, j]`` is entry ``(order[i], order[j])`` of the planted matrix; otherwise
+        ``order`` is the identity.
+    """
+    generator = np.random.default_rng(rng)
+    labels = closed_orbitals(group)
+    count = int(labels.max()) + 1
+    spacing = 2.0 / max(count - 1, 1)
+    coefficients = np.linspace(-1.0, 1.0, count) if count > 1 else np.ones(1)
+    coefficients = generator.permutation(coefficients) + generator.uniform(-0.1, 0.1, count) * spacing
+    matrix = coefficients[labels] * math.exp(generator.uniform(-3, 3))
+    if noise > 0:
+        gaussian = generator.normal(size=matrix.shape)
+        gaussian = (gaussian + gaussian.T) / 2
+        matrix = matrix + gaussian * (noise * np.linalg.norm(matrix) / np.linalg.norm(gaussian))
+    order = generator.permutation(group.degree) if shuffle else np.arange(group.degree)
+    return matrix[np.ix_(order, order)], order
+
+
 # --------------------------------------------------------------------------- partitions
 
 
@@ -354,6 +390,47 @@ def _consistent(stack: np.ndarray, coarse: np.ndarray, fine: np.ndarray, z: floa
             return False  # exact data: any real difference between cells is structure
         critical = _f_critical(max(numerator_dof / 2, 1.0), max(dof / 2, 1.0), z)
         if between_mean > critical * variance:
+            return False
+    return True
+
+
+def _unimodal(matrix: np.ndarray, labels: np.ndarray, smallest: int = 10) -> bool:
+    """Whether no closed orbital's values fall into two well separated groups.
+
+    For every orbital with at least ``smallest`` distinct entries (upper triangle), the best
+    split of its sorted values into two runs keeps a fraction r of the spread. One Gaussian
+    of s values keeps about 1 - 2/π ≈ 0.36, and less than 0.36 - 1.2/√s only about once in
+    10⁴ (simulated for s = 10..1000); two clusters five or more noise widths apart keep
+    less than 0.2. So r below min(0.36 - 1.2/√s, 0.2) means two coefficients were merged;
+    the cap keeps flat but unimodal spreads (a uniform one keeps 0.25) from counting.
+    Unlike the F test this needs no finer reference, so it also guards candidates found by
+    sorting values.
+    """
+    n = matrix.shape[0]
+    rows, columns = np.triu_indices(n)
+    values = matrix[rows, columns]
+    classes = labels[rows, columns]
+    order = np.lexsort((values, classes))
+    values, classes = values[order], classes[order]
+    starts = np.flatnonzero(np.r_[True, classes[1:] != classes[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    scale = max(float(np.mean(matrix**2)), 1e-300)
+    for start, end in zip(starts, ends):
+        size = end - start
+        if size < smallest:
+            continue
+        chunk = values[start:end]
+        centred = chunk - chunk.mean()
+        total = float(np.dot(centred, centred))
+        if total / size <= _EXACT * scale:
+            continue
+        prefix = np.cumsum(centred)
+        prefix_squares = np.cumsum(centred * centred)
+        left = np.arange(2, size - 1)  # both sides keep at least two entries
+        left_sum, left_squares = prefix[left - 1], prefix_squares[left - 1]
+        right_sum, right_squares = prefix[-1] - left_sum, prefix_squares[-1] - left_squares
+        split = (left_squares - left_sum**2 / left) + (right_squares - right_sum**2 / (size - left))
+        if float(split.min()) < min(0.36 - 1.2 / math.sqrt(size), 0.2) * total:
             return False
     return True
 
@@ -736,16 +813,26 @@ def _rank(matrix: np.ndarray, sources: dict[G.Group, str], settings: _Settings) 
         labels = closed_orbitals(group)
         error = math.sqrt(_residual_energy(stack, labels) / total) if total > 0 else 0.0
         rows.append((group, source, labels, int(labels.max()) + 1, error))
-    accepted = [row for row in rows if row[4] <= settings.max_err or isinstance(row[0], G.Trivial)]
+    # Graph candidates come from sorting the values into classes, so their cells are
+    # correlated with the noise and would make a biased reference; only structural (symfind)
+    # candidates serve as one. Every candidate also gets the unimodality check, which needs
+    # no reference.
+    accepted = [row for row in rows if (row[4] <= settings.max_err or isinstance(row[0], G.Trivial))
+                and row[1] == "symfind"]
     accepted.sort(key=lambda row: row[3])
     n = matrix.shape[0]
     reference = _reference([row[0] for row in accepted], {row[0]: row[3] for row in accepted},
                            closed_orbitals, n * (n + 1) // 2)
+    # When a non-trivial group fits exactly the input has no noise, and a coarser group
+    # with any error at all merges coefficients that differ.
+    exact = any(row[4] <= _EXACT_FIT and row[3] < n * (n + 1) // 2 for row in rows)
     candidates = []
     for group, source, labels, size, error in rows:
         is_accepted = error <= settings.max_err or isinstance(group, G.Trivial)
-        is_consistent = (reference is None or not is_accepted
-                         or _consistent(stack, labels, reference, settings.significance))
+        is_consistent = not is_accepted or (
+            not (exact and error > 100 * _EXACT_FIT)
+            and (reference is None or _consistent(stack, labels, reference, settings.significance))
+            and _unimodal(matrix, labels))
         candidates.append(Candidate(group, size, error, is_accepted, is_consistent, source))
     candidates.sort(key=lambda c: (not (c.accepted and c.consistent), c.num_parameters, c.error))
     return candidates
