@@ -44,7 +44,7 @@ def torch_extensions():
             sources,
             include_dirs=[os.path.join(ROOT, "csrc")],
             define_macros=[("SYMSATNET_WITH_CUDA", "1")],
-            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++20", "--use_fast_math"]},
+            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++20"]},
         )
     else:
         ext = CppExtension(
@@ -76,8 +76,12 @@ def cython_extensions():
 def main():
     from torch.utils.cpp_extension import BuildExtension
 
+    # The Makefile installs the package (dependencies, console scripts) with
+    # SYMSATNET_SKIP_EXT=1 and then compiles once with `build_ext --inplace`, so the
+    # objects stay in build/ and later rebuilds are incremental.
+    skip = os.environ.get("SYMSATNET_SKIP_EXT") == "1"
     setup(
-        ext_modules=torch_extensions() + cython_extensions(),
+        ext_modules=[] if skip else torch_extensions() + cython_extensions(),
         cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     )
 
