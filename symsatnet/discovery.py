@@ -165,6 +165,10 @@ class Discovery:
         return "\n".join(lines)
 
     def __str__(self) -> str:
+        return self.summary()
+
+    def summary(self, limit: int = 8) -> str:
+        """Group, parameters, error, settings and the best ``limit`` candidates."""
         n = self.group.degree
         return (f"group: {self.expression}\n"
                 f"parameters: {self.num_parameters} (of {n * (n + 1) // 2} for a free "
@@ -172,7 +176,7 @@ class Discovery:
                 f"relative projection error: {self.error:.4g}\n"
                 f"method: {self.method}, rtol={self.rtol:g}, max_err={self.max_err:g}, "
                 f"diagonal={self.diagonal}, {self.seconds:.2f} s\n\n"
-                f"candidates:\n{self.table()}")
+                f"candidates:\n{self.table(limit)}")
 
     def to_dict(self, limit: int | None = None) -> dict[str, Any]:
         """JSON-ready summary (the orbital map is left out; it is ``orbitals``)."""
@@ -182,7 +186,7 @@ class Discovery:
             "degree": self.group.degree,
             "num_parameters": self.num_parameters,
             "error": self.error,
-            "order": str(self.group.order()) if self.group.degree <= 1000 else None,
+            "order": self._order_text(),
             "method": self.method,
             "rtol": self.rtol,
             "max_err": self.max_err,
@@ -194,6 +198,12 @@ class Discovery:
                 for c in chosen
             ],
         }
+
+    def _order_text(self) -> str | None:
+        # Generated groups need Schreier-Sims in sympy, which is slow for many points.
+        if isinstance(self.group, G.FromGenerators) and self.group.degree > 200:
+            return None
+        return str(self.group.order())
 
     def to_json(self, limit: int | None = None) -> str:
         return json.dumps(self.to_dict(limit))
@@ -383,7 +393,9 @@ def _consistent(stack: np.ndarray, coarse: np.ndarray, fine: np.ndarray, z: floa
         numerator_dof = class_cells[key] - 1
         own_dof = class_number[key] - class_cells[key]
         variance, dof = (within[key] / own_dof, own_dof) if own_dof >= 20 else (pooled, pooled_dof)
-        between_mean = between[key] / numerator_dof
+        # Paired entries count every independent deviation twice in both sums; the within
+        # variance is per entry already, the between sum must be halved to match.
+        between_mean = between[key] / 2 / numerator_dof
         if between[key] / class_number[key] <= _EXACT * scale:
             continue
         if variance <= _EXACT * scale:

@@ -1,0 +1,209 @@
+"""The ``symsatnet`` command line.
+
+    symsatnet discover INPUT [--method symfind|graph|both] [--rtol R] [--max-err E]
+                             [--n N] [--full] [--key KEY] [--ignore-diagonal]
+                             [--json] [--orbitals OUT.npy]
+
+``discover`` finds a permutation group under which a matrix is nearly invariant
+(:func:`symsatnet.discovery.discover`) and prints its expression, number of parameters,
+projection error and the best candidates. INPUT is one of
+
+* a ``.npy`` file with a square matrix, analysed as it is (with ``--full`` or ``--n`` it is
+  taken to be a layer's full matrix, see below);
+* a torch file (``.pt``, ``.pth``, ``.ckpt``) with a tensor or a state dict of a C-form layer
+  (``CSATNet``'s ``weight``), possibly nested under ``state_dict`` or ``model``. The matrix
+  is the entry named ``C``, ``weight`` or ``matrix`` (or ending in ``.C``, ``.weight``,
+  ``.matrix``) that is square; an S-form ``S`` (N x m) gives C = S Sᵀ. ``--key`` picks an
+  entry by its exact name. It is a full matrix: row and column 0 are the truth variable,
+  1..n the problem variables, the rest auxiliaries, so rows/columns 1..n are analysed;
+  ``--n`` says n when there are auxiliary variables (default: all but the truth row).
+
+Exit status: 0 on success, 1 for input that cannot be used (unreadable, not square,
+non-finite, ...), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+import numpy as np
+
+from . import discovery
+
+_TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
+_MATRIX_NAMES = ("C", "weight", "matrix")
+
+
+class InputError(Exception):
+    """Input that exists but cannot be analysed; reported with exit status 1."""
+
+
+def _load_torch(path: str, key: str | None) -> np.ndarray:
+    import torch
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        detail = " ".join(str(error).split())
+        raise InputError(f"cannot read {path} as a torch file: {detail[:160]}") from None
+    if isinstance(payload, torch.Tensor):
+        return payload.detach().to(torch.float64).numpy()
+    if not isinstance(payload, dict):
+        raise InputError(f"{path} holds a {type(payload).__name__}, not a tensor or a state dict")
+    for nested in ("state_dict", "model", "model_state_dict"):
+        if key is None and isinstance(payload.get(nested), dict):
+            payload = payload[nested]
+            break
+    tensors = {name: value for name, value in payload.items() if isinstance(value, torch.Tensor)}
+    if key is not None:
+        if key not in tensors:
+            raise InputError(f"{path} has no tensor named {key!r}; it has: {', '.join(tensors) or 'none'}")
+        return _as_square(tensors[key].detach().to(torch.float64).numpy(), key)
+    found = [name for name in tensors
+             if name.rsplit(".", 1)[-1] in _MATRIX_NAMES and tensors[name].ndim == 2
+             and tensors[name].shape[0] == tensors[name].shape[1]]
+    if len(found) > 1:
+        raise InputError(f"{path} has several matrices ({', '.join(found)}); choose one with --key")
+    if found:
+        return tensors[found[0]].detach().to(torch.float64).numpy()
+    clause_keys = [name for name in tensors if name.rsplit(".", 1)[-1] == "S" and tensors[name].ndim == 2]
+    if len(clause_keys) == 1:
+        clauses = tensors[clause_keys[0]].detach().to(torch.float64).numpy()
+        return clauses @ clauses.T
+    raise InputError(
+        f"{path} holds no interaction matrix: expected a square tensor named "
+        f"{', '.join(_MATRIX_NAMES)} or an S-form 'S'; it has: {', '.join(tensors) or 'no tensors'}")
+
+
+def _as_square(array: np.ndarray, what: str) -> np.ndarray:
+    if array.ndim != 2 or array.shape[0] != array.shape[1]:
+        raise InputError(f"{what} is not a square matrix (shape {tuple(array.shape)})")
+    return array
+
+
+def load_matrix(path: str, n: int | None = None, full: bool | None = None, key: str | None = None) -> np.ndarray:
+    """The matrix to analyse from INPUT, as the ``discover`` command reads it (module docs)."""
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".npy":
+        try:
+            matrix = np.load(path, allow_pickle=False)
+        except Exception as error:
+            raise InputError(f"cannot read {path} as a .npy array: {error}") from None
+        full = bool(full) or n is not None
+    elif suffix in _TORCH_SUFFIXES:
+        matrix = _load_torch(path, key)
+        full = True if full is None else full
+    else:
+        raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; use .npy or .pt")
+    if not np.issubdtype(matrix.dtype, np.number) or np.iscomplexobj(matrix):
+        raise InputError(f"{path} does not hold a real numeric matrix (dtype {matrix.dtype})")
+    matrix = _as_square(np.asarray(matrix, dtype=np.float64), path)
+    if full:
+        size = matrix.shape[0]
+        problem = size - 1 if n is None else n
+        if problem < 1 or 1 + problem > size:
+            raise InputError(f"--n {problem} does not fit a {size}x{size} matrix (truth row + n + aux)")
+        matrix = matrix[1 : 1 + problem, 1 : 1 + problem]
+    return matrix
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="symsatnet", description="SymSATNet command line tools.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    find = commands.add_parser(
+        "discover", help="find the symmetry group of a (learned) matrix",
+        description="Find a large permutation group under which a square matrix is nearly invariant.",
+        epilog="INPUT: a .npy matrix (analysed as is) or a torch file with a C-form layer's full "
+               "matrix or state dict (rows/columns 1..n are analysed). Exit status 1 for unusable input.")
+    find.add_argument("input", metavar="INPUT", help=".npy matrix or .pt checkpoint / tensor")
+    find.add_argument("--method", choices=discovery.METHODS, default="symfind",
+                      help="symfind: natural index order, structured expression (default); "
+                           "graph: any order, needs pynauty; both")
+    find.add_argument("--rtol", type=_positive_float, default=discovery.DEFAULT_RTOL,
+                      help=f"tolerance of the structural tests (default {discovery.DEFAULT_RTOL})")
+    find.add_argument("--max-err", type=_positive_float, default=discovery.DEFAULT_MAX_ERR,
+                      help=f"largest relative projection error accepted (default {discovery.DEFAULT_MAX_ERR})")
+    find.add_argument("--n", type=_positive_int, default=None,
+                      help="number of problem variables of a full matrix with auxiliary rows")
+    find.add_argument("--full", action="store_true", default=None,
+                      help="INPUT .npy is a full layer matrix: drop the truth row 0 (and aux rows)")
+    find.add_argument("--key", default=None, help="name of the matrix entry in a state dict")
+    find.add_argument("--ignore-diagonal", action="store_true",
+                      help="set C_ii to zero first (the layer never reads it; use when it is random)")
+    find.add_argument("--json", action="store_true", help="print the result as JSON")
+    find.add_argument("--orbitals", metavar="OUT.npy", default=None,
+                      help="write the closed orbital map (int64 n x n) of the group found")
+    find.add_argument("--limit", type=_positive_int, default=8, help="candidates to show (default 8)")
+    return parser
+
+
+def _discover(args: argparse.Namespace) -> int:
+    matrix = load_matrix(args.input, n=args.n, full=args.full, key=args.key)
+    try:
+        result = discovery.discover(matrix, rtol=args.rtol, max_err=args.max_err, method=args.method,
+                                    diagonal="ignore" if args.ignore_diagonal else "include")
+    except ValueError as error:
+        raise InputError(f"{args.input}: {error}") from None
+    if args.orbitals:
+        try:
+            np.save(args.orbitals, result.orbitals)
+        except OSError as error:
+            raise InputError(f"cannot write {args.orbitals}: {error}") from None
+    if args.json:
+        summary = result.to_dict(limit=args.limit)
+        summary["input"] = args.input
+        summary["orbitals_file"] = args.orbitals
+        print(json.dumps(summary, indent=2))
+    else:
+        print(result.summary(args.limit))
+        if args.orbitals:
+            print(f"\nclosed orbital map written to {args.orbitals}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``symsatnet`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with status 2 on usage errors
+    try:
+        if args.command == "discover":
+            return _discover(args)
+    except InputError as error:
+        print(f"symsatnet {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except ImportError as error:  # an optional dependency, e.g. pynauty for --method graph
+        print(f"symsatnet {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""Symmetry discovery recovers planted groups (DESIGN.md §5, §7)."""
+
+from __future__ import annotations
+
+import builtins
+import time
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+from symsatnet import groups as G
+from symsatnet.discovery import Discovery, discover, planted_matrix, projection_error
+
+S, Z, T = G.Symmetric, G.Cyclic, G.Trivial
+
+PLANTED = [
+    S(7),
+    Z(9),
+    T(5),
+    G.Product(S(3), Z(5)),
+    G.Product(Z(4), Z(3)),
+    G.DirectSum(S(3), S(4)),
+    G.DirectSum(Z(5), S(3), T(2)),
+    G.Wreath(S(3), S(3)),
+    G.Wreath(Z(4), S(3)),
+    G.Product(G.Wreath(S(2), S(3)), S(2)),
+    G.sudoku_group(2),
+]
+NOISES = [0.0, 0.01, 0.05]
+
+
+def _seed(*parts: object) -> int:
+    """A seed that is the same in every run (str hashes are salted per process)."""
+    return zlib.crc32(repr(parts).encode())
+
+
+def _canonical(labels: np.ndarray) -> np.ndarray:
+    _, first, inverse = np.unique(labels.ravel(), return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse.ravel()].reshape(labels.shape)
+
+
+def _expected(group: G.Group, order: np.ndarray) -> np.ndarray:
+    return _canonical(np.asarray(group.orbitals())[np.ix_(order, order)])
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("group", PLANTED, ids=repr)
+def test_symfind_recovers_planted_group(group: G.Group, noise: float) -> None:
+    matrix, order = planted_matrix(group, noise, rng=_seed(group, noise))
+    result = discover(matrix, method="symfind")
+    assert np.array_equal(result.orbitals, _expected(group, order)), result.summary()
+    assert result.num_parameters == group.num_orbitals
+    assert result.error <= max(2 * noise, 1e-9)
+    # The group plugs into the group language: its own orbital map is the one reported.
+    assert isinstance(result.group, G.Group)
+    assert np.array_equal(np.asarray(result.group.orbitals()), result.orbitals)
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("group", [S(6), Z(8), G.Product(S(3), Z(4)), G.DirectSum(S(3), Z(5)),
+                                   G.Wreath(S(2), S(3)), G.Product(G.Wreath(S(2), S(2)), S(3))], ids=repr)
+def test_graph_recovers_shuffled_group(group: G.Group, noise: float) -> None:
+    pytest.importorskip("pynauty")
+    matrix, order = planted_matrix(group, noise, rng=_seed(group, noise, "graph"), shuffle=True)
+    result = discover(matrix, method="graph")
+    assert np.array_equal(result.orbitals, _expected(group, order)), result.summary()
+
+
+def test_symfind_alone_cannot_see_shuffled_symmetry_but_both_can() -> None:
+    pytest.importorskip("pynauty")
+    group = G.Product(S(3), Z(5))
+    matrix, order = planted_matrix(group, 0.01, rng=3, shuffle=True)
+    assert discover(matrix, method="symfind").num_parameters > group.num_orbitals
+    both = discover(matrix, method="both")
+    assert np.array_equal(both.orbitals, _expected(group, order))
+
+
+def test_both_keeps_the_structured_expression() -> None:
+    pytest.importorskip("pynauty")
+    group = G.Wreath(S(3), S(3))
+    matrix, _ = planted_matrix(group, 0.01, rng=4)
+    result = discover(matrix, method="both")
+    assert result.group == group  # the graph finds the same orbitals; the expression wins
+
+
+def test_sudoku_box3_is_found_quickly() -> None:
+    group = G.sudoku_group(3)
+    matrix, _ = planted_matrix(group, 0.05, rng=0)
+    started = time.perf_counter()
+    result = discover(matrix)
+    elapsed = time.perf_counter() - started
+    assert result.num_parameters == 18
+    assert np.array_equal(result.orbitals, np.asarray(group.orbitals()))
+    assert elapsed < 30
+
+
+@pytest.mark.parametrize("method", ["symfind", "graph"])
+@pytest.mark.parametrize("n", [6, 12, 30])
+def test_pure_noise_gives_no_spurious_symmetry(method: str, n: int) -> None:
+    if method == "graph":
+        pytest.importorskip("pynauty")
+    rng = np.random.default_rng(n)
+    noise = rng.normal(size=(n, n))
+    result = discover(noise + noise.T, method=method)
+    assert result.num_parameters >= n * (n + 1) // 2 - 1, result.summary()
+
+
+def test_scale_and_torch_input_do_not_matter() -> None:
+    group = G.Product(S(2), Z(5))
+    matrix, _ = planted_matrix(group, 0.01, rng=5)
+    reference = discover(matrix)
+    for variant in (matrix * 1e-6, matrix * 1e6, torch.tensor(matrix, dtype=torch.float32)):
+        result = discover(variant)
+        assert np.array_equal(result.orbitals, reference.orbitals)
+
+
+def test_ignoring_a_random_diagonal() -> None:
+    group = G.Wreath(S(3), S(2))
+    matrix, _ = planted_matrix(group, 0.0, rng=6)
+    typical = np.sqrt(np.mean(matrix**2))
+    matrix = matrix + np.diag(np.random.default_rng(0).normal(size=6) * 3 * typical)
+    assert discover(matrix).num_parameters > group.num_orbitals  # the diagonal breaks it
+    result = discover(matrix, diagonal="ignore")
+    assert result.num_parameters == group.num_orbitals
+
+
+def test_projection_error_matches_definition() -> None:
+    group = G.Product(S(3), S(2))
+    rng = np.random.default_rng(7)
+    matrix = rng.normal(size=(6, 6))
+    matrix = matrix + matrix.T
+    labels = np.asarray(group.orbitals())
+    means = np.bincount(labels.ravel(), matrix.ravel()) / np.bincount(labels.ravel())
+    expected = np.linalg.norm(matrix - means[labels]) / np.linalg.norm(matrix)
+    assert projection_error(matrix, group) == pytest.approx(expected)
+    assert projection_error(matrix, labels) == pytest.approx(expected)
+
+
+def test_result_reports_candidates_and_prints() -> None:
+    matrix, _ = planted_matrix(G.DirectSum(S(3), S(4)), 0.01, rng=8)
+    result = discover(matrix)
+    assert isinstance(result, Discovery)
+    assert result.candidates[0].group == result.group
+    assert len(result.candidates) >= 3
+    text = str(result)
+    assert "DirectSum(Symmetric(3), Symmetric(4))" in text and "params" in text
+    summary = result.to_dict()
+    assert summary["num_parameters"] == 5 and summary["group"] == repr(result.group)
+    assert result.orbitals.dtype == np.int64 and result.orbitals.shape == (7, 7)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.ones((3, 4)), "square"),
+        (np.ones(5), "2-D"),
+        (np.ones((1, 1)), "too small"),
+        (np.array([[1.0, np.nan], [np.nan, 1.0]]), "non-finite"),
+        (np.array([[1.0, np.inf], [0.0, 1.0]]), "non-finite"),
+        ("matrix.npy", "square matrix"),
+        (None, "square matrix"),
+        (np.array([["a", "b"], ["c", "d"]]), "numeric"),
+        (np.ones((2, 2), dtype=complex), "real"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(bad, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        discover(bad)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [({"method": "magic"}, "method"), ({"rtol": 0.0}, "rtol"), ({"max_err": -1}, "max_err"),
+     ({"diagonal": "maybe"}, "diagonal"), ({"max_rank": 0}, "max_rank")],
+)
+def test_bad_options_are_value_errors(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        discover(np.eye(3), **options)
+
+
+def test_graph_without_pynauty_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "pynauty":
+            raise ImportError("No module named 'pynauty'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    for method in ("graph", "both"):
+        with pytest.raises(ImportError, match=r"pip install pynauty.*symsatnet\[graph\]"):
+            discover(np.eye(4), method=method)
+    assert discover(np.eye(4), method="symfind").num_parameters == 2  # symfind needs no nauty
