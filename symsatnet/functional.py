@@ -138,7 +138,8 @@ def mix(
             relative to the largest adjoint vector). 0 runs all ``max_iter`` sweeps.
         prox_lam: proximal damping of each update; it does not move fixed points.
         generator: CPU ``torch.Generator`` for the random starting vectors
-            (default: the global generator).
+            (default: the global generator; under ``torch.compile`` leave it None
+            and seed with ``torch.manual_seed``: a Generator object is not traceable).
         order: (N,) permutation giving the order of updates in a sweep
             (default: 0, 1, ..., N-1; the truth and inputs are skipped).
         return_info: also return the vectors and solver statistics as a ``MixInfo``.

@@ -80,3 +80,26 @@ def test_satnet_learns_parity_of_two_bits(seed):
     with torch.no_grad():
         prediction = layer(z, given)[:, 2] > 0.5
     assert torch.equal(prediction.float(), target)
+
+
+@pytest.mark.parametrize("make", [lambda: symsatnet.SATNet(10, 7, aux=2), lambda: symsatnet.SymSATNet(64, symsatnet.sudoku_group(2))])
+def test_layers_compile_without_graph_breaks(make):
+    # Under torch.compile the starting vectors come from the global generator
+    # (torch.randn with an explicit Generator object is not traceable).
+    layer = make()
+    n = layer.n
+    z = torch.rand(3, n)
+    given = torch.rand(3, n) < 0.4
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+    torch.manual_seed(0)
+    out = compiled(z, given)
+    out.sum().backward()
+    parameters = [p for p in layer.parameters() if p.numel() > 0]  # SymSATNet's aux rows may be empty
+    grads = [p.grad.clone() for p in parameters]
+    layer.zero_grad()
+    torch.manual_seed(0)
+    expected = layer(z, given)
+    expected.sum().backward()
+    torch.testing.assert_close(out, expected)
+    for got, want in zip(grads, [p.grad for p in parameters]):
+        torch.testing.assert_close(got, want)
