@@ -611,7 +611,8 @@ def _select(stack, groups: Sequence[G.Group], size, labels_of, significance: flo
     for group in groups:
         unique.setdefault(group, size(group))
     ordered = sorted(unique, key=lambda group: unique[group])
-    reference = _reference(ordered, unique, labels_of, stack.shape[-1] ** 2)
+    reference = _reference(ordered, unique, labels_of, stack.shape[-1] ** 2,
+                           lambda group: _residual_energy(stack, labels_of(group)))
     if reference is None:  # too small to measure noise: the fit test alone decides
         return ordered[0]
     for group in ordered:
@@ -620,14 +621,19 @@ def _select(stack, groups: Sequence[G.Group], size, labels_of, significance: flo
     return G.Trivial(stack.shape[-1])
 
 
-def _reference(ordered: Sequence[G.Group], sizes: dict, labels_of, entries: int):
-    """Labels of the most refined candidate that still leaves enough residual degrees of
-    freedom to measure the noise (at least half of the ``entries`` that can differ);
-    None if none does."""
-    for group in reversed(ordered):
-        if entries - sizes[group] >= max(8, entries / 2):
-            return labels_of(group)
-    return None
+def _reference(ordered: Sequence[G.Group], sizes: dict, labels_of, entries: int, residual):
+    """Labels of the candidate that best measures the noise: the smallest residual per
+    residual degree of freedom among those leaving at least half of the ``entries`` that can
+    differ (a structure that misses real structure leaves more residual, whatever its
+    number of orbitals). None if no candidate leaves enough."""
+    best, best_variance = None, math.inf
+    for group in ordered:
+        dof = entries - sizes[group]
+        if dof >= max(8, entries / 2):
+            variance = residual(group) / dof
+            if variance < best_variance:
+                best, best_variance = group, variance
+    return None if best is None else labels_of(best)
 
 
 # --------------------------------------------------------------------------- graph
@@ -833,8 +839,9 @@ def _rank(matrix: np.ndarray, sources: dict[G.Group, str], settings: _Settings) 
                 and row[1] == "symfind"]
     accepted.sort(key=lambda row: row[3])
     n = matrix.shape[0]
+    residuals = {row[0]: row[4] ** 2 * total for row in accepted}
     reference = _reference([row[0] for row in accepted], {row[0]: row[3] for row in accepted},
-                           closed_orbitals, n * (n + 1) // 2)
+                           closed_orbitals, n * (n + 1) // 2, residuals.__getitem__)
     # When a non-trivial group fits exactly the input has no noise, and a coarser group
     # with any error at all merges coefficients that differ.
     exact = any(row[4] <= _EXACT_FIT and row[3] < n * (n + 1) // 2 for row in rows)
