@@ -91,13 +91,17 @@ def _prepare(weights, z, is_input, k, max_iter, order, generator, name):
     z_full = torch.cat([z.new_ones(batch, 1), z, z.new_zeros(batch, aux)], dim=1)
     given = is_input != 0
     mask = torch.cat([given.new_ones(batch, 1), given, given.new_zeros(batch, aux)], dim=1)
+    V_init = initial_vectors(batch, size, k, dtype=weights.dtype, device=weights.device, generator=generator)
     if order is None:
         order = torch.arange(size, device=weights.device)
+    elif isinstance(order, str):
+        if order != "random":
+            raise ValueError(f"order must be None, 'random' or a permutation tensor, got {order!r}")
+        order = torch.randperm(size, generator=generator).to(weights.device)
     else:
         order = torch.as_tensor(order, dtype=torch.long, device=weights.device)
         if order.shape != (size,):
             raise ValueError(f"order must list all N = {size} variables, got shape {tuple(order.shape)}")
-    V_init = initial_vectors(batch, size, k, dtype=weights.dtype, device=weights.device, generator=generator)
     return z_full, mask, V_init, order, n
 
 
@@ -136,12 +140,18 @@ def mix(
         max_iter: largest number of sweeps (forward, and again backward).
         eps: stop once no vector moves by more than ``eps`` in a sweep (backward:
             relative to the largest adjoint vector). 0 runs all ``max_iter`` sweeps.
-        prox_lam: proximal damping of each update; it does not move fixed points.
+        prox_lam: diagonal increment of the backward system, as in SATNet: the
+            adjoint solves (|g_o| + prox_lam) u_o = P_o (w_o - sum_j C_oj u_j), which
+            keeps it well conditioned where |g_o| is small (0 gives the exact implicit
+            gradient). In the forward each update is a proximal step with this weight,
+            which damps the sweeps without moving their fixed points.
         generator: CPU ``torch.Generator`` for the random starting vectors
             (default: the global generator; under ``torch.compile`` leave it None
             and seed with ``torch.manual_seed``: a Generator object is not traceable).
-        order: (N,) permutation giving the order of updates in a sweep
-            (default: 0, 1, ..., N-1; the truth and inputs are skipped).
+        order: (N,) permutation giving the order of updates in a sweep, or
+            ``"random"`` for a fresh permutation drawn from ``generator`` on each call
+            (as the original SATNet does); default 0, 1, ..., N-1. The truth and the
+            inputs are skipped.
         return_info: also return the vectors and solver statistics as a ``MixInfo``.
 
     Returns:

@@ -31,8 +31,11 @@ class _SolverSettings(nn.Module):
         if not (prox_lam >= 0 and math.isfinite(prox_lam)):
             raise ValueError(f"prox_lam must be finite and >= 0, got {prox_lam!r}")
         self.k, self.max_iter, self.eps, self.prox_lam = k, max_iter, float(eps), float(prox_lam)
-        #: Optional CPU ``torch.Generator`` for the random starting vectors.
+        #: Optional CPU ``torch.Generator`` for the random starting vectors and order.
         self.generator: Optional[torch.Generator] = None
+        #: Update order of the sweeps: ``"random"`` (a new permutation per forward, as
+        #: in the original SATNet), None for the natural order, or a permutation.
+        self.order = "random"
         #: :class:`~symsatnet.functional.MixInfo` of the last forward (sweeps run,
         #: number of outputs whose backward is clamped, ...).
         self.last_info: Optional[MixInfo] = None
@@ -44,6 +47,7 @@ class _SolverSettings(nn.Module):
             eps=self.eps,
             prox_lam=self.prox_lam,
             generator=self.generator,
+            order=self.order,
             return_info=True,
         )
 
@@ -64,7 +68,7 @@ class SATNet(_SolverSettings):
         aux: number of auxiliary variables.
         max_iter: largest number of sweeps, forward and backward.
         eps: stopping tolerance of the sweeps.
-        prox_lam: proximal damping of each update.
+        prox_lam: diagonal increment of the backward linear system (stabilises it).
         weight_normalize: scale the initial S by sqrt(0.5 / (n + 1 + aux + m)),
             as the original layer does.
         k: rank of the relaxation (keyword only; 32 as in the original).
@@ -124,7 +128,7 @@ class MixingLayer(_SolverSettings):
         k: rank of the relaxation.
         max_iter: largest number of sweeps, forward and backward.
         eps: stopping tolerance of the sweeps.
-        prox_lam: proximal damping of each update.
+        prox_lam: diagonal increment of the backward linear system (stabilises it).
 
     Shape:
         - C: (N, N); z: (B, n); is_input: (B, n). Output: (B, n).

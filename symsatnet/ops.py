@@ -94,7 +94,12 @@ def _make_backward(adjoint, dense: bool):
         sin = torch.sin(math.pi * z_out).clamp_min(SIN_EPS)
         through_z = torch.where(outputs, grad_z_out / (math.pi * sin), torch.zeros_like(sin))
         W = torch.where(outputs.unsqueeze(-1), grad_V + through_z.unsqueeze(-1) * v0, torch.zeros_like(V))
-        U = adjoint(weights, V, clamped_gnorm(gnorm, is_input), is_input, W, order, *ctx.solve)
+        # The forward's proximal step returns |g_o - prox_lam v_o| = |g_o| + prox_lam at
+        # convergence; dividing by it without the op's own damping term solves
+        # (|g_o| + prox_lam) u_o = P_o (w_o - sum_j C_oj u_j): prox_lam is the diagonal
+        # increment that keeps the backward system well conditioned, as in SATNet.
+        max_iter, eps, _ = ctx.solve
+        U = adjoint(weights, V, clamped_gnorm(gnorm, is_input), is_input, W, order, max_iter, eps, 0.0)
 
         grad_weights = grad_z = None
         if dense:

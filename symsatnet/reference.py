@@ -82,9 +82,13 @@ def adjoint(C, V, gnorm, is_input, W):
     return U
 
 
-def gradients(C, z, is_input, V_init, grad_z_out, order=None, max_iter=200, eps=1e-12):
-    """dl/dC and dl/dz (full width) of l = <grad_z_out, z_out>, via the direct adjoint."""
-    V, z_out, gnorm = forward(C, z, is_input, V_init, order, max_iter, eps)
+def gradients(C, z, is_input, V_init, grad_z_out, order=None, max_iter=200, eps=1e-12, prox_lam=0.0):
+    """dl/dC and dl/dz (full width) of l = <grad_z_out, z_out>, via the direct adjoint.
+
+    The forward's gnorm is |g_o - prox_lam v_o| = |g_o| + prox_lam at convergence, so the
+    adjoint system below carries SATNet's diagonal increment prox_lam.
+    """
+    V, z_out, gnorm = forward(C, z, is_input, V_init, order, max_iter, eps, prox_lam)
     v0 = V[:, :1]
     outputs = ~is_input.clone()
     outputs[:, 0] = False

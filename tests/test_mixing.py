@@ -63,18 +63,20 @@ def test_forward_matches_reference(form, prox_lam):
 
 
 @pytest.mark.parametrize("form", FORMS)
-def test_gradients_match_direct_adjoint_solve(form):
+@pytest.mark.parametrize("prox_lam", [0.0, 0.1])
+def test_gradients_match_direct_adjoint_solve(form, prox_lam):
+    # prox_lam > 0: SATNet's regularised backward, (|g| + prox_lam) u = P (w - C u).
     weights, z, given = make_problem(form, seed=3)
     weights_p = weights.clone().requires_grad_()
     z_p = z.clone().requires_grad_()
     grad_out = torch.randn(z.shape, dtype=z.dtype, generator=torch.Generator().manual_seed(7))
-    (solve(form, weights_p, z_p, given, **TIGHT) * grad_out).sum().backward()
+    (solve(form, weights_p, z_p, given, prox_lam=prox_lam, **TIGHT) * grad_out).sum().backward()
 
     C = dense_matrix(form, weights).detach()
     V_init = F.initial_vectors(2, 8, 4, dtype=torch.float64, device="cpu", generator=torch.Generator().manual_seed(1))
     z_full, mask = full_width(z, given, aux=1)
     grad_full = torch.cat([torch.zeros(2, 1, dtype=z.dtype), grad_out, torch.zeros(2, 1, dtype=z.dtype)], 1)
-    grad_C, grad_z = reference.gradients(C, z_full, mask, V_init, grad_full, **TIGHT)
+    grad_C, grad_z = reference.gradients(C, z_full, mask, V_init, grad_full, prox_lam=prox_lam, **TIGHT)
     if form == "S":
         # C = S S^T: chain the reference dC into dS.
         grad_S = (grad_C + grad_C.T) @ weights
@@ -160,6 +162,9 @@ def test_deterministic_under_seed(form):
     other = solve(form, weights, z, given, k=32, max_iter=20, seed=99)
     assert torch.equal(first, second)
     assert not torch.equal(first, other)
+    shuffled = solve(form, weights, z, given, k=32, max_iter=20, order="random")
+    assert torch.equal(shuffled, solve(form, weights, z, given, k=32, max_iter=20, order="random"))
+    assert not torch.equal(shuffled, first)
     torch.manual_seed(5)
     a = (F.mix if form == "C" else F.smix)(weights, z, given, max_iter=5)
     torch.manual_seed(5)
