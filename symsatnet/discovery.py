@@ -59,9 +59,24 @@ Thresholds and why they have these defaults:
     most min(K_G, K_H) terms, which is small for the groups of interest, while a matrix
     without product structure needs almost all of them.
 
-Among the candidates whose error is at most ``max_err`` and that pass the significance
-test against the most refined accepted candidate, the one with the fewest closed orbitals
-(the largest group) is returned; the trivial group always qualifies.
+Selection. Every candidate's error is measured on the whole normalised matrix. Among
+those with error at most ``max_err`` that (a) pass the significance test against the
+reference -- the structural candidate that leaves the least residual per degree of freedom
+while keeping at least half of the independent entries as residual -- (b) pass the
+unimodality check (no closed orbital whose values split into two separated clusters; it
+needs no reference, so it also guards the graph candidates, whose value-sorted orbitals
+cannot serve as an unbiased reference) and (c) fit exactly when some structured candidate
+does (noise-free input), the one with the fewest closed orbitals (the largest group) is
+returned; the trivial group always qualifies. Matrices too small to leave a reference
+(n <= 4 or so) are decided by ``max_err`` alone.
+
+The graph quantisation cuts the sorted off-diagonal values at their largest gaps; the
+number of classes is taken where the next gap is much smaller (largest ratio of consecutive
+sorted gaps), trying the best few such places and a single class; the diagonal likewise
+gives vertex colours. Classes of equal coefficients several noise widths apart separate
+cleanly; when many coefficients are closer than that (large trivial or Sudoku-like groups
+at several per cent noise) values land in the wrong class and the graph loses its
+symmetry, so the graph method is less tolerant of noise than symfind.
 """
 
 from __future__ import annotations
