@@ -12,7 +12,7 @@ the forward sweeps (compare it with the machine's peak: it does not depend on ho
 busy the machine is as much as the times do).
 
 Usage: python benchmarks/bench_mixing.py [--batch 40] [--repeats 3] [--threads T]
-       [--device cpu|cuda] [--only c-form|s-form]
+       [--device cpu|cuda] [--only c-form|s-form] [--compare-satnet]
 """
 
 from __future__ import annotations
@@ -78,6 +78,31 @@ def sweep_flops(form: str, outputs_per_example: float, k: int, sweeps: int) -> f
     return 2.0 * (outputs_per_example + 300) * 2 * 600 * k * sweeps
 
 
+def time_original_satnet(batch: int, repeats: int, sweeps: int):
+    """Forward and forward+backward seconds of the original ``satnet`` package (S-form
+    config), or None when it is not installed. It is not a dependency: build it from its
+    repository yourself to compare (it needs m to be a multiple of 4; 600 is)."""
+    try:
+        import satnet  # the original package (locuslab), if the user installed it
+    except ImportError:
+        return None
+    weights, z, given = problem("s-form", batch, "cpu")
+    layer = satnet.SATNet(729, 600, aux=300, max_iter=sweeps, eps=0.0)
+    with torch.no_grad():
+        layer.S.copy_(weights)
+    forward_times, total_times = [], []
+    for attempt in range(repeats + 1):
+        start = time.perf_counter()
+        out = layer(z, given.int())
+        middle = time.perf_counter()
+        out.sum().backward()
+        end = time.perf_counter()
+        if attempt > 0:
+            forward_times.append(middle - start)
+            total_times.append(end - start)
+    return statistics.median(forward_times), statistics.median(total_times)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=40)
@@ -87,6 +112,9 @@ def main(argv=None) -> None:
     parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--sweeps", type=int, default=40)
     parser.add_argument("--only", choices=["c-form", "s-form"])
+    parser.add_argument(
+        "--compare-satnet", action="store_true", help="also time the original satnet package on the S-form config, if installed"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     forms = [args.only] if args.only else ["c-form", "s-form"]
@@ -104,6 +132,13 @@ def main(argv=None) -> None:
             "forward_backward_ms_per_example": round(total / args.batch * 1e3, 3),
             "forward_gflops": round(sweep_flops(form, outputs, args.k, args.sweeps) * args.batch / forward / 1e9, 1),
         }
+        if form == "s-form" and args.compare_satnet:
+            original = time_original_satnet(args.batch, args.repeats, args.sweeps)
+            if original is None:
+                record["original_satnet"] = "not installed"
+            else:
+                record["original_satnet_forward_backward_ms_per_example"] = round(original[1] / args.batch * 1e3, 3)
+                record["speedup_vs_original_satnet"] = round(original[1] / total, 2)
         print(json.dumps(record), flush=True)
 
 
