@@ -1,0 +1,87 @@
+"""Train SATNet-Plain, SATNet-300aux, SymSATNet or SymSATNet-Auto on Sudoku or the cube.
+
+Examples::
+
+    python -m puzzles.train sudoku --model symsatnet                # published settings
+    python -m puzzles.train sudoku --box 2 --model symsatnet --count 500 --epochs 5
+    python -m puzzles.train sudoku --model symsatnet --out runs/s --resume
+    torchrun --nproc_per_node 2 -m puzzles.train sudoku --model satnet-plain
+
+Writes DIR/log.csv, DIR/log.jsonl (per-epoch metrics and times), DIR/run.log,
+DIR/checkpoint.pt (every epoch, atomically) and, without --data, the generated data set
+DIR/data.npz. Exit status: 0 done, 1 bad input (one-line message), 2 usage error,
+130 interrupted (resume with --resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from puzzles.datafile import DatasetError
+
+from .training.loop import Settings, TrainingError, train
+from .training.models import DEFAULT_LR, MODELS
+from .training.tasks import TASKS
+
+PROGRAM = "symsatnet-train"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Defaults are suppressed so that main() knows which options were given (a resumed
+    # run refuses explicit settings that contradict its checkpoint); Settings holds them.
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description="Train a (symmetric) SATNet layer on Sudoku or Rubik's-cube completion.",
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument("task", choices=TASKS, help="puzzle family")
+    parser.add_argument("--model", required=True, choices=MODELS,
+                        help="satnet-plain, satnet-300aux, symsatnet or symsatnet-auto")
+    parser.add_argument("--box", type=int, help="Sudoku box size: 3 for 9x9 (default), 2 for 4x4")
+    parser.add_argument("--data", metavar="FILE.npz", help="data set to train on (default: generate one)")
+    parser.add_argument("--test", metavar="FILE.npz", help="separate test set (then --data is all training data)")
+    parser.add_argument("--count", type=int, help="examples to generate without --data (default 10000)")
+    parser.add_argument("--epochs", type=int, help="epochs in all (default 100; may grow on --resume)")
+    parser.add_argument("--batch", type=int, help="batch size (default 40)")
+    lrs = ", ".join(f"{model} {lr:g}" for model, lr in DEFAULT_LR.items())
+    parser.add_argument("--lr", type=float, help=f"Adam learning rate (default: {lrs})")
+    parser.add_argument("--corrupt", type=int, metavar="K", help="corrupt K label cells of every training example")
+    parser.add_argument("--seed", type=int, help="seed of data, initialisation, order and solver (default 0)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default cpu")
+    parser.add_argument("--out", metavar="DIR", help="run folder (default runs/<board>-<model>-seed<S>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in DIR from its checkpoint")
+    parser.add_argument("--force", action="store_true", help="start over in a DIR that holds a run")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--max-iter", type=int, dest="max_iter", help="largest number of solver sweeps (default 40)")
+    parser.add_argument("--eval-batch", type=int, dest="eval_batch", help="batch size of evaluation (default 100)")
+    parser.add_argument("--auto-epochs", type=int, dest="auto_epochs",
+                        help="symsatnet-auto: plain epochs before discovery (default 10 Sudoku, 20 cube)")
+    parser.add_argument("--auto-candidates", type=int, dest="auto_candidates",
+                        help="symsatnet-auto: discovered groups to compare on the validation split (default 3)")
+    parser.add_argument("--discover-method", dest="discover_method", choices=("symfind", "graph", "both"),
+                        help="symsatnet-auto: discovery method (default symfind)")
+    parser.add_argument("--discover-max-err", type=float, dest="discover_max_err",
+                        help="symsatnet-auto: largest relative projection error (default 0.2)")
+    parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    arguments = vars(build_parser().parse_args(argv))
+    settings = Settings(**arguments)
+    try:
+        train(settings, explicit=set(arguments))
+    except (TrainingError, DatasetError) as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        out = settings.out or "the run folder"
+        print(f"{PROGRAM}: interrupted; continue with --resume (checkpoint in {out})", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""The four published models, and layers rebuilt from a plain-data description.
+
+A *layer config* is a small dict (layer class, sizes, solver settings, group expression)
+that is stored in every checkpoint, so a run -- including a SymSATNet-Auto run whose
+group was found during training -- can be rebuilt from the file alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from symsatnet import CSATNet, SATNet, SymSATNet
+from symsatnet.groups import parse_group
+
+from .tasks import Task
+
+MODELS = ("satnet-plain", "satnet-300aux", "symsatnet", "symsatnet-auto")
+# Published learning rates (DESIGN.md §6).
+DEFAULT_LR = {"satnet-plain": 2e-3, "satnet-300aux": 2e-3, "symsatnet": 4e-2, "symsatnet-auto": 2e-3}
+# Epochs of plain training before SymSATNet-Auto looks for its group.
+DEFAULT_AUTO_EPOCHS = {"sudoku": 10, "cube": 20}
+
+
+def initial_config(model: str, task: Task, max_iter: int) -> dict[str, Any]:
+    """Layer config of ``model`` at the start of training."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    settings = {"max_iter": max_iter}
+    if model in ("satnet-plain", "symsatnet-auto"):
+        return {"layer": "CSATNet", "n": task.n, "aux": 0, **settings}
+    if model == "satnet-300aux":
+        return {"layer": "SATNet", "n": task.n, "m": 600, "aux": 300, **settings}
+    return {"layer": "SymSATNet", "n": task.n, "aux": 0, "group": repr(task.group()), **settings}
+
+
+def build_layer(config: dict[str, Any]) -> nn.Module:
+    """A fresh layer (random parameters from the global torch RNG) for ``config``."""
+    kind = config.get("layer")
+    solver = {key: config[key] for key in ("max_iter", "eps", "prox_lam") if key in config}
+    if "k" in config:
+        solver["k"] = config["k"]
+    if kind == "SATNet":
+        return SATNet(config["n"], config["m"], aux=config["aux"], **solver)
+    if kind == "CSATNet":
+        return CSATNet(config["n"], aux=config["aux"], **solver)
+    if kind == "SymSATNet":
+        return SymSATNet(config["n"], parse_group(config["group"]), aux=config["aux"], **solver)
+    raise ValueError(f"unknown layer kind {kind!r} in the model description")
+
+
+def layer_config(layer: nn.Module) -> dict[str, Any]:
+    """The config that rebuilds ``layer`` (same class, sizes, settings, group)."""
+    config: dict[str, Any] = {
+        "layer": type(layer).__name__,
+        "n": layer.n,
+        "aux": layer.aux,
+        "max_iter": layer.max_iter,
+        "eps": layer.eps,
+        "prox_lam": layer.prox_lam,
+        "k": layer.k,
+    }
+    if isinstance(layer, SATNet):
+        config["m"] = layer.m
+    if isinstance(layer, SymSATNet):
+        config["group"] = repr(layer.group)
+    return config
+
+
+def layer_size(layer: nn.Module) -> int:
+    """N = 1 + n + aux, the number of solver variables."""
+    return 1 + layer.n + layer.aux
+
+
+def parameter_count(layer: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in layer.parameters())
+
+
+__all__ = ["DEFAULT_AUTO_EPOCHS", "DEFAULT_LR", "MODELS", "build_layer", "initial_config", "layer_config", "layer_size", "parameter_count"]
