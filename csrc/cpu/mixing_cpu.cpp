@@ -21,43 +21,15 @@
 #include <vector>
 
 #include "../symsatnet.h"
+#include "kernel_common.h"
 #include "simd.h"
 
 namespace symsatnet {
 namespace {
 
-constexpr int64_t kPad = 16;   // the rank is padded to a multiple of this
+using namespace cpu;
+
 constexpr int kBlock = 8;      // outputs whose fields are computed in one pass
-
-int64_t padded_rank(int64_t k) { return (k + kPad - 1) / kPad * kPad; }
-
-// 64-byte vectors through GCC/Clang vector extensions: each instruction-set entry
-// point below compiles them to its own registers (one zmm, two ymm, four xmm).
-template <typename T>
-struct Vec64;
-template <>
-struct Vec64<float> {
-  typedef float type __attribute__((vector_size(64)));
-};
-template <>
-struct Vec64<double> {
-  typedef double type __attribute__((vector_size(64)));
-};
-template <typename T>
-using vec_t = typename Vec64<T>::type;
-template <typename T>
-constexpr int kLanes = 64 / sizeof(T);
-
-template <typename T>
-SYMSATNET_INLINE vec_t<T> load(const T* p) {
-  vec_t<T> v;
-  __builtin_memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <typename T>
-SYMSATNET_INLINE void store(T* p, vec_t<T> v) {
-  __builtin_memcpy(p, &v, sizeof(v));
-}
 
 // One pass of block_combine over NCH consecutive 64-byte chunks at column c0.
 template <typename T, int NCH>
@@ -113,56 +85,6 @@ SYMSATNET_INLINE void block_add_outer(const T* const* coef, const T* D, int64_t 
       for (int q = 0; q < kBlock; ++q) sum += coef[q][c] * d[q];
       store(y, sum);
     }
-  }
-}
-
-template <typename T>
-SYMSATNET_INLINE T dot(const T* a, const T* b, int64_t n) {
-  T s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t c = 0; c < n; ++c) s += a[c] * b[c];
-  return s;
-}
-
-// Set v to a unit vector along src; a zero draw (probability zero, but possible
-// for hand-made V_init) falls back to the basis vector e_fallback.
-template <typename T>
-void normalise_or(const T* src, int64_t k, int64_t kp, int64_t fallback, T* v) {
-  T n2 = 0;
-  for (int64_t c = 0; c < k; ++c) n2 += src[c] * src[c];
-  if (n2 > std::numeric_limits<T>::min()) {
-    const T inv = T(1) / std::sqrt(n2);
-    for (int64_t c = 0; c < kp; ++c) v[c] = c < k ? src[c] * inv : T(0);
-  } else {
-    for (int64_t c = 0; c < kp; ++c) v[c] = c == fallback % k ? T(1) : T(0);
-  }
-}
-
-// Initial vectors of one item (DESIGN.md §2): v0 from V_init[0]; an input i gets
-// -cos(pi z_i) v0 + sin(pi z_i) r_i with r_i the part of V_init[i] orthogonal to
-// v0; every other variable starts at V_init[i] normalised.
-template <typename T>
-void init_item(const T* z, const bool* is_input, const T* V_init, int64_t N, int64_t k,
-               int64_t kp, T* V, std::vector<T>& r) {
-  T* v0 = V;
-  normalise_or(V_init, k, kp, 0, v0);
-  for (int64_t i = 1; i < N; ++i) {
-    const T* src = V_init + i * k;
-    T* v = V + i * kp;
-    if (!is_input[i]) {
-      normalise_or(src, k, kp, i, v);
-      continue;
-    }
-    for (int64_t c = 0; c < kp; ++c) r[c] = c < k ? src[c] : T(0);
-    const T along = dot(r.data(), v0, kp);
-    for (int64_t c = 0; c < kp; ++c) r[c] -= along * v0[c];
-    T n2 = dot(r.data(), r.data(), kp);
-    const T angle = T(M_PI) * z[i];
-    const T cos_part = -std::cos(angle);
-    // With k = 1 (or a draw parallel to v0) there is no orthogonal direction:
-    // the input is then rounded onto +-v0.
-    const T sin_part = n2 > std::numeric_limits<T>::min() ? std::sin(angle) / std::sqrt(n2) : T(0);
-    for (int64_t c = 0; c < kp; ++c) v[c] = cos_part * v0[c] + sin_part * r[c];
   }
 }
 
@@ -378,11 +300,6 @@ void run_adjoint(const Batch<T, dense>& a, int64_t B) {
   }
 #endif
   at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { fn(a, b0, b1); });
-}
-
-at::Tensor pad_rank(const at::Tensor& t, int64_t kp) {
-  const int64_t k = t.size(-1);
-  return (k == kp ? t : at::constant_pad_nd(t, {0, kp - k})).contiguous();
 }
 
 template <bool dense>
