@@ -625,7 +625,7 @@ class Run:
 
     def _discover(self, state: RunState, splits: Splits) -> None:
         """SymSATNet-Auto: find the group of the plain layer's C and continue with it tied."""
-        from symsatnet.discovery import discover
+        from symsatnet.discovery import closed_orbitals, discover
         from symsatnet.symmetric import SymSATNet
 
         settings, n = self.settings, self.task.n
@@ -636,7 +636,13 @@ class Run:
                          max_err=settings.discover_max_err, method=settings.discover_method, diagonal="ignore")
         self.log(f"found {found.expression} with {found.num_parameters} parameters, "
                  f"relative projection error {found.error:.4f} ({found.seconds:.1f} s)")
-        candidates = [c for c in found.candidates if c.accepted and c.consistent][: settings.auto_candidates]
+        candidates, partitions = [], set()
+        for candidate in found.candidates:  # qualifying groups, best first, one per orbital partition
+            key = closed_orbitals(candidate.group).tobytes()
+            if candidate.accepted and candidate.consistent and key not in partitions:
+                partitions.add(key)
+                candidates.append(candidate)
+        candidates = candidates[: settings.auto_candidates]
         solver = dict(max_iter=state.layer.max_iter, eps=state.layer.eps, prox_lam=state.layer.prox_lam, k=state.layer.k)
         weighed = []
         for candidate in candidates:
