@@ -238,6 +238,8 @@ class SymSATNet(_CFormLayer):
         self.n = _check_count(n, "n", 1)
         self.aux = _check_count(aux, "aux", 0)
         self.kernel = self._check_kernel(kernel, group)
+        # Derived once here (numpy work), so forward only reads attributes and traces cleanly.
+        self._tables = structured.structure(group)
         if truth not in _TRUTH_MODES:
             raise ValueError(f"truth must be one of {_TRUTH_MODES}, got {truth!r}")
         self.truth_mode = truth
@@ -268,11 +270,11 @@ class SymSATNet(_CFormLayer):
         """Whether the next forward runs the structured kernel (see ``kernel``)."""
         if self.kernel == "dense":
             return False
-        tables = structured.structure(self.group)
         if self.kernel == "structured":
             return True
         # The structured ops have CPU kernels only; a structure that reads about as many
         # vectors per update as a dense row (Trivial-heavy groups) gains nothing.
+        tables = self._tables
         return tables is not None and self.coeffs.device.type == "cpu" and 2 * tables.update_cost <= self.size
 
     def aux_block(self) -> torch.Tensor:
@@ -288,8 +290,7 @@ class SymSATNet(_CFormLayer):
                 "kernel='structured' has CPU kernels only so far; use kernel='auto' (dense on "
                 f"{self.coeffs.device.type}) or 'dense'"
             )
-        tables = structured.structure(self.group)
-        return structured.mix(tables, self.coeffs, self.truth_row(), self.aux_block(), z, is_input, **self._solve_kwargs())
+        return structured.mix(self._tables, self.coeffs, self.truth_row(), self.aux_block(), z, is_input, **self._solve_kwargs())
 
     def truth_row(self) -> torch.Tensor:
         """C[0, 1:n+1], shape (n,)."""
