@@ -9,8 +9,8 @@ both alike; the ratio (dense / structured) is the number to read. Lines:
   {"ratio": ..., "forward": dense/structured, "forward_backward": dense/structured}
   {"epoch_equivalent": ..., "examples": 9000, "extrapolated_from_batches": ...}
 
-Usage: python benchmarks/bench_structured.py [--batch 40] [--repeats 3] [--threads T]
-       [--box 3] [--sweeps 40]
+Usage: PYTHONPATH=. python benchmarks/bench_structured.py [--batch 40] [--repeats 3]
+       [--threads T] [--box 3] [--sweeps 40] [--order natural|random]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from symsatnet.groups import sudoku_group
 from symsatnet.symmetric import SymSATNet
 
 
-def make_layers(box: int, sweeps: int, k: int):
+def make_layers(box: int, sweeps: int, k: int, order: str):
     group = sudoku_group(box)
     torch.manual_seed(0)
     dense = SymSATNet(group.degree, group, max_iter=sweeps, eps=0.0, k=k, kernel="dense")
@@ -34,7 +34,8 @@ def make_layers(box: int, sweeps: int, k: int):
     fast.load_state_dict(dense.state_dict(), strict=False)
     fast.kernel = "structured"
     for layer in (dense, fast):
-        layer.order = None  # the same natural order for both
+        # 'random' draws the permutation from the layer's generator, which both seed alike.
+        layer.order = None if order == "natural" else "random"
     return dense, fast
 
 
@@ -65,10 +66,12 @@ def main() -> None:
     parser.add_argument("--box", type=int, default=3)
     parser.add_argument("--sweeps", type=int, default=40)
     parser.add_argument("--k", type=int, default=32)
+    parser.add_argument("--order", choices=["natural", "random"], default="natural",
+                        help="update order: natural, or a random permutation per forward as in training")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    dense, fast = make_layers(args.box, args.sweeps, args.k)
+    dense, fast = make_layers(args.box, args.sweeps, args.k, args.order)
     side = args.box**2
     z, given = problem(dense.n, side, args.batch)
 
@@ -89,7 +92,7 @@ def main() -> None:
                 times[name]["total"].append(total)
 
     medians = {}
-    common = dict(box=args.box, n=dense.n, batch=args.batch, sweeps=args.sweeps, k=args.k,
+    common = dict(box=args.box, n=dense.n, batch=args.batch, sweeps=args.sweeps, k=args.k, order=args.order,
                   threads=torch.get_num_threads(), repeats=args.repeats)
     for name, record in times.items():
         forward = statistics.median(record["forward"]) / args.batch
