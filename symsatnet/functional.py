@@ -23,8 +23,9 @@ class MixInfo(NamedTuple):
         V: (B, N, k) the final unit vectors (row 0 is the truth vector).
         gnorm: (B, N) |g_o| at the last update of each output.
         sweeps: (B,) int32 number of sweeps each item ran.
-        num_clamped: () int64 number of outputs whose backward will be clamped
-            because sin(pi z_o) < ``ops.SIN_EPS`` or |g_o| < ``ops.GNORM_EPS``.
+        num_clamped: () int64 number of outputs within ``ops.Z_EPS`` of 0 or 1
+            (returned clamped, so with zero gradient) or with |g_o| < ``ops.GNORM_EPS``
+            (the backward divides by that epsilon instead).
     """
 
     z: torch.Tensor
@@ -107,7 +108,7 @@ def _prepare(weights, z, is_input, k, max_iter, order, generator, name):
 
 def _finish(result, mask, n, return_info):
     V, z_out, gnorm, sweeps = result
-    z = z_out[:, 1 : n + 1]
+    z = ops.clamp_outputs(z_out, mask)[:, 1 : n + 1]
     if not return_info:
         return z
     num_clamped = ops.degenerate_outputs(z_out, gnorm, mask).sum()
@@ -155,7 +156,8 @@ def mix(
         return_info: also return the vectors and solver statistics as a ``MixInfo``.
 
     Returns:
-        (B, n) outputs in [0, 1] with the inputs copied through, or a ``MixInfo``.
+        (B, n) outputs in [Z_EPS, 1 - Z_EPS] (``ops.Z_EPS`` = 1e-6; see there why)
+        with the inputs copied through unchanged, or a ``MixInfo``.
 
     Example:
         >>> C = torch.randn(6, 6, dtype=torch.float64); C = C + C.T

@@ -21,9 +21,16 @@ from . import _ext
 
 _ext.load()
 
+#: Outputs are returned clamped to [Z_EPS, 1 - Z_EPS]. Within Z_EPS of a pole the
+#: arccos that maps v_o to z_o has an exploding derivative and float32 rounds z_o to
+#: exactly 0 or 1, so a loss such as binary cross entropy would send a gradient of
+#: ~1e12 through one confidently wrong output and swamp every other one (Adam then
+#: stalls for hundreds of steps). The clamp makes such an output flat: its gradient
+#: is zero, by the derivative of the clamp, and it is counted in ``num_clamped``.
+Z_EPS = 1e-6
 #: Where ``sin(pi z_o)`` of an output falls below this, ``dz_o/dv_o`` (which divides
-#: by it) is evaluated at this value instead: an output pinned exactly at 0 or 1 has
-#: an infinite derivative of arccos, and the clamp keeps the gradient finite.
+#: by it) is evaluated at this value instead (a guard for the raw op outputs; the
+#: clamp above already keeps the layers' outputs away from it).
 SIN_EPS = 1e-6
 #: Where the norm of an output's field ``|g_o|`` falls below this, the adjoint
 #: divides by this value instead (the update direction of v_o is then undefined).
@@ -62,9 +69,14 @@ def clamped_gnorm(gnorm: torch.Tensor, is_input: torch.Tensor) -> torch.Tensor:
 
 
 def degenerate_outputs(z_out: torch.Tensor, gnorm: torch.Tensor, is_input: torch.Tensor) -> torch.Tensor:
-    """Bool mask of the outputs whose backward will be clamped (see SIN_EPS, GNORM_EPS)."""
-    sin = torch.sin(math.pi * z_out)
-    return output_mask(is_input) & ((sin < SIN_EPS) | (gnorm < GNORM_EPS))
+    """Bool mask of the outputs that are clamped (see Z_EPS and GNORM_EPS)."""
+    near_pole = (z_out < Z_EPS) | (z_out > 1 - Z_EPS)
+    return output_mask(is_input) & (near_pole | (gnorm < GNORM_EPS))
+
+
+def clamp_outputs(z_out: torch.Tensor, is_input: torch.Tensor) -> torch.Tensor:
+    """z_out with the outputs clamped to [Z_EPS, 1 - Z_EPS]; inputs pass unchanged."""
+    return torch.where(output_mask(is_input), z_out.clamp(Z_EPS, 1 - Z_EPS), z_out)
 
 
 def input_directions(V_init: torch.Tensor, v0: torch.Tensor) -> torch.Tensor:

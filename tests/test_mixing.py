@@ -306,3 +306,31 @@ def test_extension_import_error_explains_build(monkeypatch):
 
 def test_package_exports():
     assert symsatnet.SATNet is not None and symsatnet.MixingLayer is not None
+
+
+@pytest.mark.parametrize("dtype", [torch.float64])
+def test_saturated_wrong_output_does_not_swamp_the_gradient(dtype):
+    # Output 1 couples only to the truth, so it lands on v0 (z = 1 up to rounding)
+    # while the target says 0. Binary cross entropy would send ~1e12 through
+    # it; the clamp to [Z_EPS, 1 - Z_EPS] makes it flat, so the other outputs'
+    # gradients stay what they are.
+    size = 6
+    gen = torch.Generator().manual_seed(0)
+    A = torch.randn(size, size, generator=gen, dtype=dtype) * 0.3
+    C = (A + A.T) / 2
+    C[1, :] = 0
+    C[:, 1] = 0
+    C[0, 1] = C[1, 0] = -5.0
+    z = torch.full((1, 5), 0.5, dtype=dtype)
+    given = torch.tensor([[False, False, True, False, False]])
+    target = torch.tensor([[0.0, 1.0, 0.5, 0.0, 1.0]], dtype=dtype)
+    Cp = C.clone().requires_grad_()
+    info = F.mix(Cp, z, given, k=4, max_iter=100, generator=torch.Generator().manual_seed(1), return_info=True)
+    assert info.z[0, 0] == 1 - ops.Z_EPS
+    assert int(info.num_clamped) >= 1
+    outputs = ~given[0]
+    loss = torch.nn.functional.binary_cross_entropy(info.z[:, outputs], target[:, outputs])
+    loss.backward()
+    assert torch.isfinite(Cp.grad).all()
+    assert Cp.grad.abs().max() < 100
+    assert Cp.grad[3:, 3:].abs().sum() > 0
