@@ -130,7 +130,7 @@ class CSATNet(_CFormLayer):
         aux: number of auxiliary variables.
         max_iter: largest number of sweeps, forward and backward.
         eps: stopping tolerance of the sweeps.
-        prox_lam: proximal damping of each update (does not move fixed points).
+        prox_lam: diagonal increment of the backward linear system (stabilises it).
         k: rank of the relaxation.
 
     Shape:
@@ -178,13 +178,16 @@ class SymSATNet(_CFormLayer):
     r"""MAXSAT layer whose problem block of C is invariant under a permutation group.
 
     C[g i, g j] = C[i, j] for every g in ``group`` on the n problem variables, so the n x n
-    block is ``coeffs[orbital_map]`` with one learned coefficient per closed orbital
-    (DESIGN.md §3); gradients reach ``coeffs`` as per-orbital sums of d loss / d C.
+    block is constant on each closed orbital: ``values[orbital_map]`` with one learned
+    coefficient per closed orbital; gradients reach them as per-orbital sums of d loss / d C.
 
-    Parameters:
-        - ``coeffs``: (K,) orbital coefficients, K = ``group.num_orbitals``.
-        - ``truth``: the truth row C[0, 1:n+1]: (n,) when ``truth='free'`` (as published),
-          (num_orbits,) point-orbit coefficients when ``truth='tied'`` (strictly invariant).
+    Parameters (initialised N(0, 1), as published):
+        - ``coeffs``: (K,) coefficients of the unit-norm basis matrices, K =
+          ``group.num_orbitals``: C is ``coeffs[b] / sqrt(|orbital b|)`` on orbital b
+          (``orbital_values()``), so every basis matrix moves alike under Adam.
+        - ``truth``: the truth row C[0, 1:n+1]: (n,) entries when ``truth='free'`` (as
+          published), or (num_orbits,) coefficients of unit-norm point-orbit vectors when
+          ``truth='tied'`` (strictly invariant).
         - ``aux_rows``: (aux, N) free rows of the auxiliary variables (the group does not act
           on them); their aux x aux block enters through its symmetric part.
         C[0, 0] and the diagonal are irrelevant to the solver and kept at 0 / the coefficient.
@@ -196,7 +199,7 @@ class SymSATNet(_CFormLayer):
         truth: ``'free'`` or ``'tied'``, see above.
         max_iter: largest number of sweeps, forward and backward.
         eps: stopping tolerance of the sweeps.
-        prox_lam: proximal damping of each update (does not move fixed points).
+        prox_lam: diagonal increment of the backward linear system (stabilises it).
         k: rank of the relaxation.
         kernel: ``'structured'`` solves with the aggregate kernel of
             :mod:`symsatnet.structured` (the problem block is never formed; ~20x less work
@@ -244,11 +247,15 @@ class SymSATNet(_CFormLayer):
             raise ValueError(f"truth must be one of {_TRUTH_MODES}, got {truth!r}")
         self.truth_mode = truth
         self.space = Equivariant(group, degree=self.n)
-        scale = _initial_scale(self.size)
+        # Coefficients of unit-norm basis matrices (indicator of orbital b divided by
+        # sqrt(|orbital b|)), as published: Adam then moves every basis matrix by the
+        # same Frobenius amount, whatever its orbital's size. With raw entries instead,
+        # a step of lr = 4e-2 moves the ~400,000 entries of Sudoku's largest orbital
+        # all at once and training diverges.
         truth_size = self.n if truth == "free" else self.space.num_orbits
-        self.coeffs = nn.Parameter(torch.randn(self.space.basis_size) * scale)
-        self.truth = nn.Parameter(torch.randn(truth_size) * scale)
-        self.aux_rows = nn.Parameter(torch.randn(self.aux, self.size) * scale)
+        self.coeffs = nn.Parameter(torch.randn(self.space.basis_size))
+        self.truth = nn.Parameter(torch.randn(truth_size))
+        self.aux_rows = nn.Parameter(torch.randn(self.aux, self.size) * _initial_scale(self.size))
 
     @property
     def group(self) -> Group:
@@ -290,15 +297,23 @@ class SymSATNet(_CFormLayer):
                 "kernel='structured' has CPU kernels only so far; use kernel='auto' (dense on "
                 f"{self.coeffs.device.type}) or 'dense'"
             )
-        return structured.mix(self._tables, self.coeffs, self.truth_row(), self.aux_block(), z, is_input, **self._solve_kwargs())
+        return structured.mix(
+            self._tables, self.orbital_values(), self.truth_row(), self.aux_block(), z, is_input, **self._solve_kwargs()
+        )
+
+    def orbital_values(self) -> torch.Tensor:
+        """The value of C on each closed orbital, ``coeffs / sqrt(orbital size)``, shape (K,)."""
+        return self.coeffs * self.space._orbital_sizes.to(self.coeffs.dtype).rsqrt()
 
     def truth_row(self) -> torch.Tensor:
         """C[0, 1:n+1], shape (n,)."""
-        return self.truth if self.truth_mode == "free" else self.space.build_truth(self.truth)
+        if self.truth_mode == "free":
+            return self.truth
+        return self.space.build_truth(self.truth * self.space._orbit_sizes.to(self.truth.dtype).rsqrt())
 
     def matrix(self) -> torch.Tensor:
         n, aux = self.n, self.aux
-        problem = self.space.build(self.coeffs)
+        problem = self.space.build(self.orbital_values())
         truth = self.truth_row()
         head = torch.cat([truth.new_zeros(1), truth]).unsqueeze(0)  # row 0: [C00, truth]
         top = torch.cat([head, torch.cat([truth.unsqueeze(1), problem], dim=1)], dim=0)
@@ -348,9 +363,14 @@ class SymSATNet(_CFormLayer):
         matrix = _symmetric_part(matrix)
         layer = cls(n, group, aux=matrix.shape[0] - 1 - n, truth=truth, **settings).to(matrix.dtype)
         with torch.no_grad():
-            layer.coeffs.copy_(layer.space.project(matrix[1 : n + 1, 1 : n + 1]))
+            values = layer.space.project(matrix[1 : n + 1, 1 : n + 1])
+            layer.coeffs.copy_(values * layer.space._orbital_sizes.to(values.dtype).sqrt())
             truth_row = matrix[0, 1 : n + 1]
-            layer.truth.copy_(truth_row if truth == "free" else layer.space.project_truth(truth_row))
+            if truth == "free":
+                layer.truth.copy_(truth_row)
+            else:
+                orbit_sizes = layer.space._orbit_sizes.to(truth_row.dtype)
+                layer.truth.copy_(layer.space.project_truth(truth_row) * orbit_sizes.sqrt())
             layer.aux_rows.copy_(matrix[n + 1 :, :])
         return layer
 

@@ -73,12 +73,15 @@ def test_gradient_is_the_per_orbital_sum_of_the_matrix_gradient(group, aux, trut
     assert grad_C.abs().sum() > 0
     orbital_map = torch.from_numpy(np.array(group.orbitals()))
     block = grad_C[1 : n + 1, 1 : n + 1]
-    expected = torch.zeros(layer.space.basis_size, dtype=torch.float64).index_add(0, orbital_map.ravel(), block.ravel())
-    torch.testing.assert_close(layer.coeffs.grad, expected, rtol=1e-12, atol=1e-14)
+    per_orbital = torch.zeros(layer.space.basis_size, dtype=torch.float64).index_add(0, orbital_map.ravel(), block.ravel())
+    # coeffs multiply unit-norm basis matrices: C = coeffs[b] / sqrt(|orbital b|) on orbital b.
+    orbital_sizes = torch.bincount(orbital_map.ravel()).double()
+    torch.testing.assert_close(layer.coeffs.grad, per_orbital / orbital_sizes.sqrt(), rtol=1e-12, atol=1e-14)
     truth_grad = grad_C[0, 1 : n + 1] + grad_C[1 : n + 1, 0]
     if truth == "tied":
         orbits = torch.from_numpy(np.array(group.orbits()))
         truth_grad = torch.zeros(group.num_orbits, dtype=torch.float64).index_add(0, orbits, truth_grad)
+        truth_grad = truth_grad / torch.bincount(orbits).double().sqrt()
     torch.testing.assert_close(layer.truth.grad, truth_grad, rtol=1e-12, atol=1e-14)
     if aux:
         assert layer.aux_rows.grad.abs().sum() > 0
@@ -118,7 +121,7 @@ def test_from_matrix_projects(truth):
     noisy = source.matrix().detach() + 0.1 * torch.randn(n + 3, n + 3, dtype=torch.float64)
     projected = SymSATNet.from_matrix(noisy, group, truth=truth)
     symmetric = 0.5 * (noisy + noisy.T)
-    torch.testing.assert_close(projected.coeffs, projected.space.project(symmetric[1 : n + 1, 1 : n + 1]))
+    torch.testing.assert_close(projected.orbital_values(), projected.space.project(symmetric[1 : n + 1, 1 : n + 1]))
     block_only = SymSATNet.from_matrix(symmetric[1 : n + 1, 1 : n + 1].numpy(), group)
     assert block_only.aux == 0 and torch.equal(block_only.truth.detach(), torch.zeros(n, dtype=torch.float64))
     torch.testing.assert_close(block_only.coeffs, projected.coeffs)
