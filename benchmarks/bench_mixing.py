@@ -125,6 +125,7 @@ def main(argv=None) -> None:
             "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
             "cpu": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
+            "isa": os.environ.get("SYMSATNET_CPU_ISA") or "best available",
             "batch": args.batch,
             "k": args.k,
             "sweeps": args.sweeps,

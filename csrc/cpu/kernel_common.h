@@ -37,6 +37,22 @@ using vec_t = typename Vec64<T>::type;
 template <typename T>
 constexpr int kLanes = 64 / sizeof(T);
 
+// Vectors of VB bytes, for kernels that follow their entry point's register width.
+template <typename T, int VB>
+struct VecOf {
+  typedef T type __attribute__((vector_size(VB)));
+};
+template <typename T, int VB>
+SYMSATNET_INLINE typename VecOf<T, VB>::type load_vec(const T* p) {
+  typename VecOf<T, VB>::type v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <typename T, int VB>
+SYMSATNET_INLINE void store_vec(T* p, typename VecOf<T, VB>::type v) {
+  __builtin_memcpy(p, &v, sizeof(v));
+}
+
 template <typename T>
 SYMSATNET_INLINE vec_t<T> load(const T* p) {
   vec_t<T> v;

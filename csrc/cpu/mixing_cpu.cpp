@@ -31,21 +31,27 @@ using namespace cpu;
 
 constexpr int kBlock = 8;      // outputs whose fields are computed in one pass
 
-// One pass of block_combine over NCH consecutive 64-byte chunks at column c0.
-template <typename T, int NCH>
+// The hot loops work on vectors of VB bytes, the register width of the entry point
+// they are inlined into (64 for AVX-512, 32 for AVX2, 16 otherwise): a 64-byte type
+// compiled for AVX2 needs twice the registers, spills, and ran ~25x slower.
+template <typename T, int VB>
+using vec = typename VecOf<T, VB>::type;
+
+// One pass of block_combine over NCH consecutive vectors at column c0.
+template <typename T, int VB, int NCH>
 SYMSATNET_INLINE void block_pass(const T* const* rows, const T* X, int64_t count, int64_t kp,
                                  int64_t c0, T* G) {
-  constexpr int L = kLanes<T>;
-  vec_t<T> acc[kBlock][NCH];
+  constexpr int L = VB / sizeof(T);
+  vec<T, VB> acc[kBlock][NCH];
 #pragma GCC unroll 8
   for (int q = 0; q < kBlock; ++q)
 #pragma GCC unroll 4
-    for (int h = 0; h < NCH; ++h) acc[q][h] = vec_t<T>{} ;
+    for (int h = 0; h < NCH; ++h) acc[q][h] = vec<T, VB>{};
   const T* x = X + c0;
   for (int64_t j = 0; j < count; ++j, x += kp) {
-    vec_t<T> xv[NCH];
+    vec<T, VB> xv[NCH];
 #pragma GCC unroll 4
-    for (int h = 0; h < NCH; ++h) xv[h] = load(x + h * L);
+    for (int h = 0; h < NCH; ++h) xv[h] = load_vec<T, VB>(x + h * L);
 #pragma GCC unroll 8
     for (int q = 0; q < kBlock; ++q) {
       const T w = rows[q][j];
@@ -56,34 +62,38 @@ SYMSATNET_INLINE void block_pass(const T* const* rows, const T* X, int64_t count
 #pragma GCC unroll 8
   for (int q = 0; q < kBlock; ++q)
 #pragma GCC unroll 4
-    for (int h = 0; h < NCH; ++h) store(G + q * kp + c0 + h * L, acc[q][h]);
+    for (int h = 0; h < NCH; ++h) store_vec<T, VB>(G + q * kp + c0 + h * L, acc[q][h]);
 }
 
 // G[q, :] = sum_j rows[q][j] X[j, :] for the kBlock rows, X of shape (count, kp).
-template <typename T>
+// With 64-byte vectors two chunks share a pass (16 of the 32 zmm registers hold
+// accumulators); narrower targets have 16 registers, so one chunk per pass.
+template <typename T, int VB>
 SYMSATNET_INLINE void block_combine(const T* const* rows, const T* X, int64_t count, int64_t kp,
                                     T* G) {
-  constexpr int L = kLanes<T>;
+  constexpr int L = VB / sizeof(T);
   int64_t c0 = 0;
-  for (; c0 + 2 * L <= kp; c0 += 2 * L) block_pass<T, 2>(rows, X, count, kp, c0, G);
-  if (c0 < kp) block_pass<T, 1>(rows, X, count, kp, c0, G);
+  if constexpr (VB == 64) {
+    for (; c0 + 2 * L <= kp; c0 += 2 * L) block_pass<T, VB, 2>(rows, X, count, kp, c0, G);
+  }
+  for (; c0 < kp; c0 += L) block_pass<T, VB, 1>(rows, X, count, kp, c0, G);
 }
 
 // Y[c, :] += sum_q coef[q][c] D[q, :] for every c (rank-kBlock update of Omega or Psi).
-template <typename T>
+template <typename T, int VB>
 SYMSATNET_INLINE void block_add_outer(const T* const* coef, const T* D, int64_t count,
                                       int64_t kp, T* Y) {
-  constexpr int L = kLanes<T>;
+  constexpr int L = VB / sizeof(T);
   for (int64_t c0 = 0; c0 < kp; c0 += L) {
-    vec_t<T> d[kBlock];
+    vec<T, VB> d[kBlock];
 #pragma GCC unroll 8
-    for (int q = 0; q < kBlock; ++q) d[q] = load(D + q * kp + c0);
+    for (int q = 0; q < kBlock; ++q) d[q] = load_vec<T, VB>(D + q * kp + c0);
     T* y = Y + c0;
     for (int64_t c = 0; c < count; ++c, y += kp) {
-      vec_t<T> sum = load(y);
+      vec<T, VB> sum = load_vec<T, VB>(y);
 #pragma GCC unroll 8
       for (int q = 0; q < kBlock; ++q) sum += coef[q][c] * d[q];
-      store(y, sum);
+      store_vec<T, VB>(y, sum);
     }
   }
 }
@@ -101,7 +111,7 @@ struct Problem {
 
 // One item's solve: forward (X = V) or adjoint (X = U) sweeps, dense (C) or
 // clause (S) weights. Returns the number of sweeps run.
-template <typename T, bool dense, bool adjoint>
+template <typename T, int VB, bool dense, bool adjoint>
 SYMSATNET_INLINE int solve_item(const Problem<T>& p, const bool* is_input, T* X,
                                 const T* V, T* gnorm, const T* W) {
   const int64_t N = p.N, m = p.m, kp = p.kp;
@@ -124,7 +134,7 @@ SYMSATNET_INLINE int solve_item(const Problem<T>& p, const bool* is_input, T* X,
         no_rows[q] = real ? p.weights + (j0 + q) * m : zero_row.data();
         if (real) std::copy(X + (j0 + q) * kp, X + (j0 + q + 1) * kp, D.begin() + q * kp);
       }
-      block_add_outer(no_rows, D.data(), m, kp, Y.data());
+      block_add_outer<T, VB>(no_rows, D.data(), m, kp, Y.data());
     }
     for (int64_t j = 0; j < N; ++j) sq[j] = dot(p.weights + j * m, p.weights + j * m, m);
   }
@@ -148,7 +158,7 @@ SYMSATNET_INLINE int solve_item(const Problem<T>& p, const bool* is_input, T* X,
       const int64_t* idx = outputs.data() + b0;
       for (int q = 0; q < kBlock; ++q)
         rows[q] = q < q_count ? p.weights + idx[q] * width : zero_row.data();
-      block_combine(rows, dense ? X : Y.data(), width, kp, G.data());
+      block_combine<T, VB>(rows, dense ? X : Y.data(), width, kp, G.data());
       for (int t = 0; t < q_count; ++t) {
         const int64_t i = idx[t];
         T* g = G.data() + t * kp;
@@ -196,7 +206,7 @@ SYMSATNET_INLINE int solve_item(const Problem<T>& p, const bool* is_input, T* X,
       if (!dense) {
         for (int q = q_count; q < kBlock; ++q)
           std::fill(D.begin() + q * kp, D.begin() + (q + 1) * kp, T(0));
-        block_add_outer(rows, D.data(), m, kp, Y.data());
+        block_add_outer<T, VB>(rows, D.data(), m, kp, Y.data());
       }
     }
     sweeps = static_cast<int>(it + 1);
@@ -207,15 +217,15 @@ SYMSATNET_INLINE int solve_item(const Problem<T>& p, const bool* is_input, T* X,
   return sweeps;
 }
 
-template <typename T, bool dense>
+template <typename T, int VB, bool dense>
 SYMSATNET_INLINE int forward_item(const Problem<T>& p, const bool* is_input, T* V, T* gnorm) {
-  return solve_item<T, dense, false>(p, is_input, V, V, gnorm, nullptr);
+  return solve_item<T, VB, dense, false>(p, is_input, V, V, gnorm, nullptr);
 }
 
-template <typename T, bool dense>
+template <typename T, int VB, bool dense>
 SYMSATNET_INLINE void adjoint_item(const Problem<T>& p, const bool* is_input, const T* V,
                                    const T* gnorm, const T* W, T* U) {
-  solve_item<T, dense, true>(p, is_input, U, V, const_cast<T*>(gnorm), W);
+  solve_item<T, VB, dense, true>(p, is_input, U, V, const_cast<T*>(gnorm), W);
 }
 
 // One instantiation of the batch loops per instruction set; the bodies above are
@@ -233,46 +243,50 @@ struct Batch {
   T* U;                  // (B, N, kp), adjoint only
 };
 
-template <typename T, bool dense>
+template <typename T, int VB, bool dense>
 SYMSATNET_INLINE void forward_range(const Batch<T, dense>& a, int64_t begin, int64_t end) {
   const int64_t N = a.p.N, k = a.p.k, kp = a.p.kp;
   std::vector<T> scratch(kp);
   for (int64_t b = begin; b < end; ++b) {
     T* V = a.V + b * N * kp;
     init_item(a.z + b * N, a.is_input + b * N, a.V_init + b * N * k, N, k, kp, V, scratch);
-    a.sweeps[b] = forward_item<T, dense>(a.p, a.is_input + b * N, V, a.gnorm + b * N);
+    a.sweeps[b] = forward_item<T, VB, dense>(a.p, a.is_input + b * N, V, a.gnorm + b * N);
   }
 }
 
-template <typename T, bool dense>
+template <typename T, int VB, bool dense>
 SYMSATNET_INLINE void adjoint_range(const Batch<T, dense>& a, int64_t begin, int64_t end) {
   const int64_t N = a.p.N, kp = a.p.kp;
   for (int64_t b = begin; b < end; ++b) {
-    adjoint_item<T, dense>(a.p, a.is_input + b * N, a.V + b * N * kp, a.gnorm + b * N,
+    adjoint_item<T, VB, dense>(a.p, a.is_input + b * N, a.V + b * N * kp, a.gnorm + b * N,
                            a.W + b * N * kp, a.U + b * N * kp);
   }
 }
 
 template <typename T, bool dense>
-void forward_baseline(const Batch<T, dense>& a, int64_t b0, int64_t b1) { forward_range(a, b0, b1); }
+void forward_baseline(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
+  forward_range<T, 16>(a, b0, b1);
+}
 template <typename T, bool dense>
-void adjoint_baseline(const Batch<T, dense>& a, int64_t b0, int64_t b1) { adjoint_range(a, b0, b1); }
+void adjoint_baseline(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
+  adjoint_range<T, 16>(a, b0, b1);
+}
 #if SYMSATNET_X86
 template <typename T, bool dense>
 SYMSATNET_TARGET_AVX2 void forward_avx2(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  forward_range(a, b0, b1);
+  forward_range<T, 32>(a, b0, b1);
 }
 template <typename T, bool dense>
 SYMSATNET_TARGET_AVX2 void adjoint_avx2(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  adjoint_range(a, b0, b1);
+  adjoint_range<T, 32>(a, b0, b1);
 }
 template <typename T, bool dense>
 SYMSATNET_TARGET_AVX512 void forward_avx512(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  forward_range(a, b0, b1);
+  forward_range<T, 64>(a, b0, b1);
 }
 template <typename T, bool dense>
 SYMSATNET_TARGET_AVX512 void adjoint_avx512(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  adjoint_range(a, b0, b1);
+  adjoint_range<T, 64>(a, b0, b1);
 }
 #endif
 
