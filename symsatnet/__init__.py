@@ -5,7 +5,8 @@ not built, the ImportError says how to build them.
 """
 
 from . import ops  # noqa: F401  (loads the extension and registers autograd)
-from . import cube_moves, functional, groups
+from . import cube_moves, functional, groups, structured
+from .discovery import Discovery, discover
 from .equivariant import Equivariant
 from .functional import MixInfo
 from .groups import (
@@ -30,6 +31,7 @@ __all__ = [
     "CSATNet",
     "Cyclic",
     "DirectSum",
+    "Discovery",
     "Equivariant",
     "Extend",
     "FromGenerators",
@@ -43,9 +45,11 @@ __all__ = [
     "Wreath",
     "cube_group",
     "cube_moves",
+    "discover",
     "functional",
     "groups",
     "parse_group",
+    "structured",
     "sudoku_group",
     "__version__",
 ]
