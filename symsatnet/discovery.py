@@ -491,46 +491,75 @@ def _segments(stack: np.ndarray, tolerance: float) -> list[int]:
     Greedy from the left: a segment [s, e) qualifies when, in every column outside it, its
     rows agree (mean within-column variance <= tolerance²); the longest qualifying segment is
     taken, since a union of components qualifies too and the recursion into the segment
-    separates them again.
+    separates them again. For large n the scan over all ends looks at a fixed sample of
+    columns (it is a mean, so a sample estimates it), and the chosen segment is then checked
+    on all columns.
     """
     matrices, n, _ = stack.shape
+    if n > _SEGMENT_COLUMNS:
+        sample = np.sort(np.random.default_rng(0).choice(n, _SEGMENT_COLUMNS, replace=False))
+    else:
+        sample = np.arange(n)
+    limit = tolerance * tolerance
     boundaries = [0]
     start = 0
     while start < n:
-        rows = stack[:, start:, :]  # (T, n - start, n)
-        cumulative = np.cumsum(rows, axis=1)
-        cumulative_squares = np.cumsum(rows * rows, axis=1)
-        sizes = np.arange(1, n - start + 1, dtype=np.float64)[None, :, None]
-        variance = np.maximum(cumulative_squares / sizes - (cumulative / sizes) ** 2, 0.0)
-        per_column = variance.sum(axis=0)  # (n - start, n): summed over the stack
-        prefix = np.concatenate([np.zeros((n - start, 1)), np.cumsum(per_column, axis=1)], axis=1)
         ends = np.arange(start + 1, n + 1)
-        # Columns outside [start, end): those before start and those from end on.
-        outside = prefix[:, start] + (prefix[:, n] - prefix[np.arange(n - start), ends])
-        outside_count = (start + n - ends) * matrices
-        mean = np.where(outside_count > 0, outside / np.maximum(outside_count, 1), np.inf)
-        valid = mean <= tolerance * tolerance
+        valid = _outside_variance(stack, start, sample) <= limit
         if start == 0:
             valid[-1] = False  # the whole range is not a split
-        candidates = np.flatnonzero(valid)
-        end = int(ends[candidates[-1]]) if len(candidates) else start + 1
-        if start > 0 and not len(candidates):
-            end = start + 1
+        end = start + 1
+        for candidate in ends[np.flatnonzero(valid)][::-1]:
+            if candidate == start + 1 or len(sample) == n or _segment_variance(stack, start, candidate) <= limit:
+                end = int(candidate)
+                break
         boundaries.append(end)
         start = end
     return boundaries
 
 
-def _cross_blocks_constant(stack: np.ndarray, block: int, tolerance: float) -> bool:
-    """Whether every off-diagonal block of size ``block`` is (nearly) constant, as in a
-    wreath product with a transitive inner group."""
+# Columns sampled by the segment scan of large matrices (see _segments).
+_SEGMENT_COLUMNS = 192
+
+
+def _outside_variance(stack: np.ndarray, start: int, columns: np.ndarray) -> np.ndarray:
+    """For every end e > start: mean over the given columns outside [start, e) (and over the
+    stack) of the variance of rows start..e-1 in that column."""
+    matrices, n, _ = stack.shape
+    rows = stack[:, start:, :][:, :, columns]  # (T, n - start, m)
+    sizes = np.arange(1, n - start + 1, dtype=np.float64)[None, :, None]
+    mean = np.cumsum(rows, axis=1) / sizes
+    variance = np.maximum(np.cumsum(rows * rows, axis=1) / sizes - mean * mean, 0.0)
+    per_column = variance.sum(axis=0)  # (n - start, m)
+    prefix = np.concatenate([np.zeros((n - start, 1)), np.cumsum(per_column, axis=1)], axis=1)
+    ends = np.arange(start + 1, n + 1)
+    before = int(np.searchsorted(columns, start))
+    from_end = np.searchsorted(columns, ends)
+    outside = prefix[:, before] + (prefix[:, len(columns)] - prefix[np.arange(n - start), from_end])
+    count = (before + len(columns) - from_end) * matrices
+    return np.where(count > 0, outside / np.maximum(count, 1), np.inf)
+
+
+def _segment_variance(stack: np.ndarray, start: int, end: int) -> float:
+    """Mean over all columns outside [start, end) of the variance of rows start..end-1."""
+    rows = stack[:, start:end, :]
+    outside = np.r_[0:start, end : stack.shape[-1]]
+    if len(outside) == 0:
+        return math.inf
+    return float(rows[:, :, outside].var(axis=1).mean())
+
+
+def _cross_block_deviation(stack: np.ndarray, block: int) -> float:
+    """Root mean square deviation of the off-diagonal blocks of size ``block`` from their
+    means: small when every cross block is constant, as in a wreath product with a
+    transitive inner group."""
     matrices, n, _ = stack.shape
     blocks = n // block
     shaped = stack.reshape(matrices, blocks, block, blocks, block)
     deviation = shaped - shaped.mean(axis=(2, 4), keepdims=True)
     off_diagonal = ~np.eye(blocks, dtype=bool)
     squares = (deviation**2).sum(axis=(2, 4))[:, off_diagonal]
-    return float(squares.sum()) <= tolerance * tolerance * matrices * off_diagonal.sum() * block * block
+    return math.sqrt(float(squares.sum()) / (matrices * off_diagonal.sum() * block * block))
 
 
 def _kronecker_factors(stack: np.ndarray, m: int, tolerance: float, max_rank: int):
@@ -565,7 +594,8 @@ def _kronecker_factors(stack: np.ndarray, m: int, tolerance: float, max_rank: in
     rank = max(left_rank, right_rank)
     if rank == 0 or rank > max_rank or (left_rank >= m * m and right_rank >= f * f):
         return None
-    return left.reshape(left_rank, m, m), right.reshape(right_rank, f, f)
+    tail = float(np.sum(rearranged**2)) - float(np.sum(left**2))
+    return left.reshape(left_rank, m, m), right.reshape(right_rank, f, f), rank, tail
 
 
 def _options(stack: np.ndarray, settings: _Settings) -> list[G.Group]:
@@ -577,8 +607,15 @@ def _options(stack: np.ndarray, settings: _Settings) -> list[G.Group]:
     if n >= 3:
         options.append(G.Cyclic(n))
     structure_tolerance = settings.rtol / 2
+    # When S_n already fits, every wreath and product split fits as well (they are its
+    # subgroups), and recursing into all of them costs exponential time; only the best
+    # wreath and the best product split are followed then (finer structure that S_n hides
+    # shows up in them, and the significance test decides), and no direct sum.
+    symmetric_fits = _rms_deviation(stack, G.Symmetric(n)) <= settings.rtol
 
-    boundaries = _segments(stack, structure_tolerance)
+    # A direct-sum split of an S_n-fitting node peels one point at a time (every split
+    # qualifies), a chain as deep as n; it can only give subgroups, so it is skipped.
+    boundaries = [0, n] if symmetric_fits else _segments(stack, structure_tolerance)
     if len(boundaries) > 2 and len(boundaries) <= n:  # all singletons would be Trivial(n)
         parts = []
         for start, end in zip(boundaries, boundaries[1:]):
@@ -588,9 +625,13 @@ def _options(stack: np.ndarray, settings: _Settings) -> list[G.Group]:
         settings.components[direct_sum] = tuple(parts)
         options.append(direct_sum)
 
+    wreaths = []
     for block in range(2, n // 2 + 1):
-        if n % block or not _cross_blocks_constant(stack, block, structure_tolerance):
-            continue
+        if n % block == 0:
+            deviation = _cross_block_deviation(stack, block)
+            if deviation <= structure_tolerance:
+                wreaths.append((deviation, block))
+    for _, block in sorted(wreaths)[: 1 if symmetric_fits else _WREATHS]:
         blocks = n // block
         shaped = stack.reshape(stack.shape[0], blocks, block, blocks, block)
         diagonal_blocks = shaped[:, np.arange(blocks), :, np.arange(blocks), :]  # (blocks, T, block, block)
@@ -598,15 +639,31 @@ def _options(stack: np.ndarray, settings: _Settings) -> list[G.Group]:
         outer = _choose(shaped.mean(axis=(2, 4)), settings)
         options.append(G.Wreath(inner, outer))
 
+    splits = []
     for m in range(2, n // 2 + 1):
-        if n % m:
-            continue
-        factors = _kronecker_factors(stack, m, structure_tolerance, settings.max_rank)
-        if factors is None:
-            continue
-        left, right = factors
-        options.append(G.Product(_choose(left, settings), _choose(right, settings)))
+        if n % m == 0:
+            factors = _kronecker_factors(stack, m, structure_tolerance, settings.max_rank)
+            if factors is not None:
+                splits.append(factors)
+    # Recursing into every split of every factor grows like 3^(number of prime factors);
+    # the splits needing the fewest Kronecker terms are the likely true ones.
+    splits.sort(key=lambda split: (split[2], split[3]))
+    for left, right, _, _ in splits[: 1 if symmetric_fits else _PRODUCT_SPLITS]:
+        options.append(G.Product(_factor_group(left, settings), _factor_group(right, settings)))
     return options
+
+
+# Product splits and wreath block sizes followed per node (see _options).
+_PRODUCT_SPLITS = 3
+_WREATHS = 3
+
+
+def _factor_group(factors: np.ndarray, settings: _Settings) -> G.Group:
+    """The group of a factor stack; factors spanning every matrix only allow the trivial group."""
+    size = factors.shape[-1]
+    if factors.shape[0] >= size * size:
+        return G.Trivial(size)
+    return _choose(factors, settings)
 
 
 def _choose(stack: np.ndarray, settings: _Settings) -> G.Group:
