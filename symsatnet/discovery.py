@@ -492,8 +492,8 @@ def _segments(stack: np.ndarray, tolerance: float) -> list[int]:
     rows agree (mean within-column variance <= tolerance²); the longest qualifying segment is
     taken, since a union of components qualifies too and the recursion into the segment
     separates them again. For large n the scan over all ends looks at a fixed sample of
-    columns (it is a mean, so a sample estimates it), and the chosen segment is then checked
-    on all columns.
+    columns (it is a mean, so a sample estimates it); the chosen segment is then checked on
+    all columns and row by row (``_segment_fits``), falling back to shorter ones.
     """
     matrices, n, _ = stack.shape
     if n > _SEGMENT_COLUMNS:
@@ -510,7 +510,7 @@ def _segments(stack: np.ndarray, tolerance: float) -> list[int]:
             valid[-1] = False  # the whole range is not a split
         end = start + 1
         for candidate in ends[np.flatnonzero(valid)][::-1]:
-            if candidate == start + 1 or len(sample) == n or _segment_variance(stack, start, candidate) <= limit:
+            if candidate == start + 1 or _segment_fits(stack, start, candidate, limit):
                 end = int(candidate)
                 break
         boundaries.append(end)
@@ -540,13 +540,17 @@ def _outside_variance(stack: np.ndarray, start: int, columns: np.ndarray) -> np.
     return np.where(count > 0, outside / np.maximum(count, 1), np.inf)
 
 
-def _segment_variance(stack: np.ndarray, start: int, end: int) -> float:
-    """Mean over all columns outside [start, end) of the variance of rows start..end-1."""
-    rows = stack[:, start:end, :]
+def _segment_fits(stack: np.ndarray, start: int, end: int, limit: float) -> bool:
+    """Check a segment on all outside columns, row by row: a few rows of another component
+    barely move the mean variance of a long segment, but each of them is far from the
+    column means (so every row must stay within twice the limit)."""
     outside = np.r_[0:start, end : stack.shape[-1]]
     if len(outside) == 0:
-        return math.inf
-    return float(rows[:, :, outside].var(axis=1).mean())
+        return False
+    rows = stack[:, start:end, :][:, :, outside]
+    squares = (rows - rows.mean(axis=1, keepdims=True)) ** 2  # (T, rows, columns)
+    per_row = squares.mean(axis=(0, 2))
+    return float(per_row.mean()) <= limit and float(per_row.max()) <= 2 * limit
 
 
 def _cross_block_deviation(stack: np.ndarray, block: int) -> float:

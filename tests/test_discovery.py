@@ -195,3 +195,15 @@ def test_graph_without_pynauty_says_how_to_install(monkeypatch: pytest.MonkeyPat
         with pytest.raises(ImportError, match=r"pip install pynauty.*symsatnet\[graph\]"):
             discover(np.eye(4), method=method)
     assert discover(np.eye(4), method="symfind").num_parameters == 2  # symfind needs no nauty
+
+
+@pytest.mark.parametrize("group", [S(360), G.Wreath(Z(5), S(24)), G.DirectSum(G.Product(S(3), Z(20)), S(40))],
+                         ids=repr)
+def test_search_stays_fast_on_highly_composite_degrees(group: G.Group) -> None:
+    # Every divisor offers a product split and a wreath; following all of them recursively
+    # once took minutes on such degrees.
+    matrix, _ = planted_matrix(group, 0.05, rng=9)
+    started = time.perf_counter()
+    result = discover(matrix)
+    assert time.perf_counter() - started < 15
+    assert np.array_equal(result.orbitals, np.asarray(group.orbitals()))
