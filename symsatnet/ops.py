@@ -118,14 +118,20 @@ def _make_backward(adjoint, dense: bool):
             # g_o = sum_j C_oj v_j, so dl/dC_ab = -<u_a, v_b>, summed over the batch.
             if ctx.needs_input_grad[0]:
                 grad_weights = -torch.einsum("bik,bjk->ij", U, V)
+                # The diagonal never enters the sweeps: its gradient is exactly zero
+                # (-<u_i, v_i> is zero only up to rounding, which Adam would amplify).
+                grad_weights.diagonal().zero_()
             field_of_u = torch.matmul(weights.mT, U)
         else:
-            # C = S S^T: dl/dS = -(U V^T + V U^T) S; the diagonal drops out as u_a is
-            # orthogonal to v_a.
+            # C = S S^T: dl/dS = -(U V^T + V U^T) S without the diagonal of U V^T.
             US = torch.matmul(U.mT, weights)  # (B, k, m)
             if ctx.needs_input_grad[0]:
                 VS = torch.matmul(V.mT, weights)
                 grad_weights = -(torch.matmul(U, VS) + torch.matmul(V, US)).sum(0)
+                # Remove the diagonal's share, -2 <u_a, v_a> s_a: exactly zero in exact
+                # arithmetic since C_aa never enters, rounding noise otherwise.
+                self_pairs = (U * V).sum(-1).sum(0)
+                grad_weights = grad_weights + 2 * self_pairs.unsqueeze(-1) * weights
             field_of_u = torch.matmul(weights, US.mT)
         if ctx.needs_input_grad[1]:
             # An input's vector is -cos(pi z) v0 + sin(pi z) r: chain dl/dv_i into z_i,

@@ -184,7 +184,8 @@ class SymSATNet(_CFormLayer):
     Parameters (initialised N(0, 1), as published):
         - ``coeffs``: (K,) coefficients of the unit-norm basis matrices, K =
           ``group.num_orbitals``: C is ``coeffs[b] / sqrt(|orbital b|)`` on orbital b
-          (``orbital_values()``), so every basis matrix moves alike under Adam.
+          (``orbital_values()``), so every basis matrix moves alike under Adam. Orbitals on
+          the diagonal, which the solver never reads, are held at 0.
         - ``truth``: the truth row C[0, 1:n+1]: (n,) entries when ``truth='free'`` (as
           published), or (num_orbits,) coefficients of unit-norm point-orbit vectors when
           ``truth='tied'`` (strictly invariant).
@@ -252,6 +253,9 @@ class SymSATNet(_CFormLayer):
         # same Frobenius amount, whatever its orbital's size. With raw entries instead,
         # a step of lr = 4e-2 moves the ~400,000 entries of Sudoku's largest orbital
         # all at once and training diverges.
+        diagonal = torch.zeros(self.space.basis_size, dtype=torch.bool)
+        diagonal[self.space.orbital_map.diagonal()] = True
+        self.register_buffer("_diagonal_orbitals", diagonal, persistent=False)
         truth_size = self.n if truth == "free" else self.space.num_orbits
         self.coeffs = nn.Parameter(torch.randn(self.space.basis_size))
         self.truth = nn.Parameter(torch.randn(truth_size))
@@ -303,7 +307,10 @@ class SymSATNet(_CFormLayer):
 
     def orbital_values(self) -> torch.Tensor:
         """The value of C on each closed orbital, ``coeffs / sqrt(orbital size)``, shape (K,)."""
-        return self.coeffs * self.space._orbital_sizes.to(self.coeffs.dtype).rsqrt()
+        scale = self.space._orbital_sizes.to(self.coeffs.dtype).rsqrt()
+        # Orbitals on the diagonal never enter the solver: keep them at 0, so their
+        # coefficients get an exact zero gradient instead of rounding noise.
+        return self.coeffs * torch.where(self._diagonal_orbitals, torch.zeros_like(scale), scale)
 
     def truth_row(self) -> torch.Tensor:
         """C[0, 1:n+1], shape (n,)."""
