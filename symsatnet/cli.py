@@ -11,7 +11,8 @@ projection error and the best candidates. INPUT is one of
 * a ``.npy`` file with a square matrix, analysed as it is (with ``--full`` or ``--n`` it is
   taken to be a layer's full matrix, see below);
 * a torch file (``.pt``, ``.pth``, ``.ckpt``) with a tensor or a state dict of a C-form layer
-  (``CSATNet``'s ``weight``), possibly nested under ``state_dict`` or ``model``. The matrix
+  (``CSATNet``'s ``weight``), possibly nested under ``state_dict``, ``model`` or
+``model_state`` (a ``puzzles.train`` checkpoint). The matrix
   is the entry named ``C``, ``weight`` or ``matrix`` (or ending in ``.C``, ``.weight``,
   ``.matrix``) that is square; an S-form ``S`` (N x m) gives C = S Sᵀ. ``--key`` picks an
   entry by its exact name. It is a full matrix: row and column 0 are the truth variable,
@@ -54,7 +55,8 @@ def _load_torch(path: str, key: str | None) -> np.ndarray:
         return payload.detach().to(torch.float64).numpy()
     if not isinstance(payload, dict):
         raise InputError(f"{path} holds a {type(payload).__name__}, not a tensor or a state dict")
-    for nested in ("state_dict", "model", "model_state_dict"):
+    # "model_state" is where puzzles.train checkpoints keep the layer's state dict.
+    for nested in ("state_dict", "model", "model_state_dict", "model_state"):
         if key is None and isinstance(payload.get(nested), dict):
             payload = payload[nested]
             break

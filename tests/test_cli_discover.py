@@ -172,3 +172,12 @@ def test_python_dash_m(tmp_path: Path, planted) -> None:
     completed = subprocess.run([sys.executable, "-m", "symsatnet.cli", "discover", str(bad)],
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode == 1 and "Traceback" not in completed.stderr
+
+
+def test_training_checkpoint_layout(tmp_path: Path, planted, capsys) -> None:
+    # puzzles.train keeps the layer's state dict under "model_state", beside optimizer and RNG state.
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"kind": "checkpoint", "model_state": {"weight": torch.tensor(_full(planted))},
+                "optimizer_state": {"state": {}}, "epoch": 10}, path)
+    assert main(["discover", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_parameters"] == 6
