@@ -212,11 +212,11 @@ def test_plot_cli(tmp_path, capsys):
     assert "no such log" in _error_line(capsys)
 
 
-@pytest.mark.xfail(reason="measured: neither SymSATNet nor CSATNet learns 4x4 Sudoku with the current layers "
-                          "(solver hits max_iter, test board accuracy stays 0); see the training commit",
-                   strict=False)
 def test_symsatnet_learns_4x4_sudoku(tmp_path):
-    code = train_cli.main(["sudoku", "--box", "2", "--count", "300", "--epochs", "3", "--threads", "2",
+    # Measured (1,000 puzzles, 20 epochs, seeds 0/1/2): test board accuracy first reaches
+    # 1.00 at epochs 8/7/12 and stays there; each epoch takes about 0.5 s on one thread.
+    # 15 epochs leave three epochs of margin over the slowest seed and a bar well below 1.
+    code = train_cli.main(["sudoku", "--box", "2", "--count", "1000", "--epochs", "15", "--threads", "1",
                            "--no-progress", "--model", "symsatnet", "--out", str(tmp_path / "learn")])
     assert code == 0
-    assert rows(tmp_path / "learn")[-1]["test_board_acc"] >= 0.8
+    assert rows(tmp_path / "learn")[-1]["test_board_acc"] >= 0.9
