@@ -135,6 +135,16 @@ def test_sudoku_box3_paths_agree():
     assert_paths_agree(sudoku_group(3), 1, "free", batch=2, k=4, max_iter=3, eps=0.0)
 
 
+@pytest.mark.parametrize("isa", ["baseline", "avx2", "avx512"])
+@pytest.mark.parametrize("k", [5, 20, 40])
+def test_instruction_sets_agree(isa, k, monkeypatch):
+    # Each entry point uses its own vector width; k = 5, 20, 40 pad to 16, 32, 48 and so
+    # cover both the whole-row hot path and the general one at every width.
+    # An ISA the machine lacks falls back to the best it has (csrc/cpu/simd.h).
+    monkeypatch.setenv("SYMSATNET_CPU_ISA", isa)
+    assert_paths_agree(Wreath(Symmetric(2), Symmetric(3)), 2, "free", k=k)
+
+
 def test_float32_paths_agree():
     dense, fast = make_pair(sudoku_group(2), 0, "free", k=8, max_iter=20, eps=0.0, dtype=torch.float32)
     z = torch.rand(4, 64, generator=torch.Generator().manual_seed(1))

@@ -31,6 +31,12 @@ namespace {
 
 using namespace cpu;
 
+// The hot loops work on vectors of VB bytes, the register width of the entry point
+// they are inlined into (64 for AVX-512, 32 for AVX2, 16 otherwise): a 64-byte type
+// compiled for AVX2 needs twice the registers and spills (it ran ~7x slower).
+template <typename T, int VB>
+using vec = typename VecOf<T, VB>::type;
+
 // The structure of one call, shared by all items (row ids index the working buffer:
 // 0..N-1 the variables, N.. the class aggregates).
 template <typename T>
@@ -54,205 +60,203 @@ struct Plan {
 };
 
 // Rebuild every class aggregate of X from its sources.
-template <typename T>
+template <typename T, int VB>
 SYMSATNET_INLINE void rebuild(const Plan<T>& p, T* X) {
-  constexpr int L = kLanes<T>;
+  constexpr int L = VB / sizeof(T);
   const int64_t kp = p.kp;
   std::memset(X + p.N * kp, 0, sizeof(T) * p.classes * kp);
   for (int64_t r = 0; r < p.refresh_count; ++r) {
     T* dst = X + int64_t(p.refresh[2 * r]) * kp;
     const T* src = X + int64_t(p.refresh[2 * r + 1]) * kp;
-    for (int64_t c0 = 0; c0 < kp; c0 += L) store(dst + c0, load(dst + c0) + load(src + c0));
+    for (int64_t c0 = 0; c0 < kp; c0 += L) store_vec<T, VB>(dst + c0, load_vec<T, VB>(dst + c0) + load_vec<T, VB>(src + c0));
   }
 }
 
 // Columns [c0, c0 + NCH * L) of the field of problem variable q (row i = 1 + q)
 // without the truth term: sum_t alpha_t X[row_t] - (diag_q + prox) x_i + sum_a C_ia x_a.
-template <typename T, int NCH>
+template <typename T, int VB, int NCH>
 SYMSATNET_INLINE void problem_field_chunk(const Plan<T>& p, const T* X, int64_t q, int64_t c0,
-                                          vec_t<T>* acc) {
-  constexpr int L = kLanes<T>;
+                                          vec<T, VB>* acc) {
+  constexpr int L = VB / sizeof(T);
   const int64_t kp = p.kp;
   const int32_t begin = p.term_offsets[q], end = p.term_offsets[q + 1];
   const int32_t* rows = p.term_rows;
   const T* alpha = p.term_alpha;
-  // Two independent chains of multiply-adds halve the latency of the sum.
-  vec_t<T> odd[NCH];
-#pragma GCC unroll 4
-  for (int h = 0; h < NCH; ++h) odd[h] = vec_t<T>{};
+  // Two independent chains of multiply-adds halve the latency of the sum; with more
+  // than 4 vectors per row the columns already give enough chains, and a second set
+  // of accumulators would not fit in 16 registers.
+  constexpr bool two_chains = NCH <= 4;
+  vec<T, VB> odd[NCH];
+#pragma GCC unroll 8
+  for (int h = 0; h < NCH; ++h) odd[h] = vec<T, VB>{};
   int32_t t = begin;
-  for (; t + 1 < end; t += 2) {
+  for (; two_chains && t + 1 < end; t += 2) {
     const T* x = X + int64_t(rows[t]) * kp + c0;
     const T* y = X + int64_t(rows[t + 1]) * kp + c0;
     const T w = alpha[t], v = alpha[t + 1];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int h = 0; h < NCH; ++h) {
-      acc[h] += w * load(x + h * L);
-      odd[h] += v * load(y + h * L);
+      acc[h] += w * load_vec<T, VB>(x + h * L);
+      odd[h] += v * load_vec<T, VB>(y + h * L);
     }
   }
-  if (t < end) {
+  for (; t < end; ++t) {
     const T* x = X + int64_t(rows[t]) * kp + c0;
     const T w = alpha[t];
-#pragma GCC unroll 4
-    for (int h = 0; h < NCH; ++h) acc[h] += w * load(x + h * L);
+#pragma GCC unroll 8
+    for (int h = 0; h < NCH; ++h) acc[h] += w * load_vec<T, VB>(x + h * L);
   }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
   for (int h = 0; h < NCH; ++h) acc[h] += odd[h];
   const T* xi = X + (1 + q) * kp + c0;
   const T self = p.diag[q] + p.prox_lam;
-#pragma GCC unroll 4
-  for (int h = 0; h < NCH; ++h) acc[h] -= self * load(xi + h * L);
+#pragma GCC unroll 8
+  for (int h = 0; h < NCH; ++h) acc[h] -= self * load_vec<T, VB>(xi + h * L);
   const T* column = p.aux_cols + q * p.aux;
   for (int64_t a = 0; a < p.aux; ++a) {
     const T* x = X + (p.n + 1 + a) * kp + c0;
     const T w = column[a];
-#pragma GCC unroll 4
-    for (int h = 0; h < NCH; ++h) acc[h] += w * load(x + h * L);
+#pragma GCC unroll 8
+    for (int h = 0; h < NCH; ++h) acc[h] += w * load_vec<T, VB>(x + h * L);
   }
 }
 
-template <typename T, int NCH>
+template <typename T, int VB, int NCH>
 SYMSATNET_INLINE void problem_field_group(const Plan<T>& p, const T* X, int64_t q, int64_t c0,
                                           T truth, const T* v0, T* G) {
-  constexpr int L = kLanes<T>;
-  vec_t<T> acc[NCH];
-#pragma GCC unroll 4
-  for (int h = 0; h < NCH; ++h) acc[h] = truth * load(v0 + c0 + h * L);
-  problem_field_chunk<T, NCH>(p, X, q, c0, acc);
-#pragma GCC unroll 4
-  for (int h = 0; h < NCH; ++h) store(G + c0 + h * L, acc[h]);
+  constexpr int L = VB / sizeof(T);
+  vec<T, VB> acc[NCH];
+#pragma GCC unroll 8
+  for (int h = 0; h < NCH; ++h) acc[h] = truth * load_vec<T, VB>(v0 + c0 + h * L);
+  problem_field_chunk<T, VB, NCH>(p, X, q, c0, acc);
+#pragma GCC unroll 8
+  for (int h = 0; h < NCH; ++h) store_vec<T, VB>(G + c0 + h * L, acc[h]);
 }
 
 // G = field of problem variable q (truth * v0 added when truth != 0), all kp columns.
-template <typename T>
+template <typename T, int VB>
 SYMSATNET_INLINE void problem_field(const Plan<T>& p, const T* X, int64_t q, T truth,
                                     const T* v0, T* G) {
-  constexpr int L = kLanes<T>;
+  constexpr int L = VB / sizeof(T);
   const int64_t kp = p.kp;
   int64_t c0 = 0;
-  for (; c0 + 4 * L <= kp; c0 += 4 * L) problem_field_group<T, 4>(p, X, q, c0, truth, v0, G);
+  for (; c0 + 4 * L <= kp; c0 += 4 * L) problem_field_group<T, VB, 4>(p, X, q, c0, truth, v0, G);
   switch ((kp - c0) / L) {
-    case 3: problem_field_group<T, 3>(p, X, q, c0, truth, v0, G); break;
-    case 2: problem_field_group<T, 2>(p, X, q, c0, truth, v0, G); break;
-    case 1: problem_field_group<T, 1>(p, X, q, c0, truth, v0, G); break;
+    case 3: problem_field_group<T, VB, 3>(p, X, q, c0, truth, v0, G); break;
+    case 2: problem_field_group<T, VB, 2>(p, X, q, c0, truth, v0, G); break;
+    case 1: problem_field_group<T, VB, 1>(p, X, q, c0, truth, v0, G); break;
     default: break;
   }
 }
 
 // G = sum_{j != i} C_ij x_j - prox x_i for auxiliary variable i (a dense row).
-template <typename T>
+template <typename T, int VB>
 SYMSATNET_INLINE void aux_field(const Plan<T>& p, const T* X, int64_t i, T* G) {
-  constexpr int L = kLanes<T>;
+  constexpr int L = VB / sizeof(T);
   const int64_t kp = p.kp;
   const T* row = p.aux_rows + (i - p.n - 1) * p.N;
-  for (int64_t c0 = 0; c0 < kp; c0 += L) store(G + c0, vec_t<T>{});
+  for (int64_t c0 = 0; c0 < kp; c0 += L) store_vec<T, VB>(G + c0, vec<T, VB>{});
   for (int64_t j = 0; j < p.N; ++j) {
     const T w = j == i ? -p.prox_lam : row[j];
     const T* x = X + j * kp;
-    for (int64_t c0 = 0; c0 < kp; c0 += L) store(G + c0, load(G + c0) + w * load(x + c0));
+    for (int64_t c0 = 0; c0 < kp; c0 += L) store_vec<T, VB>(G + c0, load_vec<T, VB>(G + c0) + w * load_vec<T, VB>(x + c0));
   }
 }
 
 // Add D to the aggregates of every class containing problem variable q.
-template <typename T>
+template <typename T, int VB>
 SYMSATNET_INLINE void scatter(const Plan<T>& p, int64_t q, const T* D, T* X) {
-  constexpr int L = kLanes<T>;
+  constexpr int L = VB / sizeof(T);
   const int64_t kp = p.kp;
   const int32_t* members = p.member_rows + q * p.levels;
   for (int64_t l = 0; l < p.levels; ++l) {
     T* y = X + int64_t(members[l]) * kp;
-    for (int64_t c0 = 0; c0 < kp; c0 += L) store(y + c0, load(y + c0) + load(D + c0));
+    for (int64_t c0 = 0; c0 < kp; c0 += L) store_vec<T, VB>(y + c0, load_vec<T, VB>(y + c0) + load_vec<T, VB>(D + c0));
   }
 }
 
-// Horizontal sum inside the registers (a lane loop would go through the stack).
-SYMSATNET_INLINE float hsum(vec_t<float> v) {
-  v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-  v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
-  return v[0];
-}
-SYMSATNET_INLINE double hsum(vec_t<double> v) {
-  v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
-  v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
-  v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
-  return v[0];
-}
-template <typename T>
-SYMSATNET_INLINE T reduce(vec_t<T> v) {
-  return hsum(v);
+// Horizontal sum inside the registers (a lane loop would go through the stack):
+// add the two halves until one lane is left.
+template <typename T, int VB>
+SYMSATNET_INLINE T hsum(vec<T, VB> v) {
+  if constexpr (VB == sizeof(T)) {
+    return v[0];
+  } else {
+    vec<T, VB / 2> low, high;
+    __builtin_memcpy(&low, &v, VB / 2);
+    __builtin_memcpy(&high, reinterpret_cast<const char*>(&v) + VB / 2, VB / 2);
+    return hsum<T, VB / 2>(low + high);
+  }
 }
 
 // The update of problem variable i when the padded rank is NCH whole vectors: field,
 // new vector and aggregate updates all stay in registers. Scratch arrays would be
 // stored as 64-byte vectors and read back at once, which the store-to-load forwarding
 // of processors that split 512-bit stores handles badly; this is the hot path.
-template <typename T, int NCH, bool adjoint>
+template <typename T, int VB, int NCH, bool adjoint>
 SYMSATNET_INLINE void update_problem(const Plan<T>& p, T* X, int64_t i, const T* V, T* gnorm,
                                      const T* W, T& change, T& norm) {
-  constexpr int L = kLanes<T>;
+  constexpr int L = VB / sizeof(T);
   const int64_t kp = p.kp, q = i - 1;
-  vec_t<T> acc[NCH], d[NCH];
+  vec<T, VB> acc[NCH], d[NCH];
   if (adjoint) {
-#pragma GCC unroll 4
-    for (int h = 0; h < NCH; ++h) acc[h] = vec_t<T>{};
+#pragma GCC unroll 8
+    for (int h = 0; h < NCH; ++h) acc[h] = vec<T, VB>{};
   } else {
     const T truth = p.truth[q];
-#pragma GCC unroll 4
-    for (int h = 0; h < NCH; ++h) acc[h] = truth * load(X + h * L);
+#pragma GCC unroll 8
+    for (int h = 0; h < NCH; ++h) acc[h] = truth * load_vec<T, VB>(X + h * L);
   }
-  problem_field_chunk<T, NCH>(p, X, q, 0, acc);
+  problem_field_chunk<T, VB, NCH>(p, X, q, 0, acc);
   T* x = X + i * kp;
-  vec_t<T> moved{};
+  vec<T, VB> moved{};
   if (!adjoint) {
-    vec_t<T> squares{};
-#pragma GCC unroll 4
+    vec<T, VB> squares{};
+#pragma GCC unroll 8
     for (int h = 0; h < NCH; ++h) squares += acc[h] * acc[h];
-    const T gn = std::sqrt(hsum(squares));
+    const T gn = std::sqrt(hsum<T, VB>(squares));
     gnorm[i] = gn;
     // g = 0 leaves f flat in v_i: keep v_i (the backward clamps and counts it).
     if (gn > std::numeric_limits<T>::min()) {
       const T inv = T(-1) / gn;
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int h = 0; h < NCH; ++h) {
-        const vec_t<T> next = inv * acc[h];
-        d[h] = next - load(x + h * L);
+        const vec<T, VB> next = inv * acc[h];
+        d[h] = next - load_vec<T, VB>(x + h * L);
         moved += d[h] * d[h];
-        store(x + h * L, next);
+        store_vec<T, VB>(x + h * L, next);
       }
     } else {
-#pragma GCC unroll 4
-      for (int h = 0; h < NCH; ++h) d[h] = vec_t<T>{};
+#pragma GCC unroll 8
+      for (int h = 0; h < NCH; ++h) d[h] = vec<T, VB>{};
     }
   } else {
     // u_i = P_i (w_i - sum_{j != i} C_ij u_j + prox_lam u_i) / |g_i|.
     const T* v = V + i * kp;
     const T* w = W + i * kp;
-    vec_t<T> along{}, size{};
-#pragma GCC unroll 4
+    vec<T, VB> along{}, size{};
+#pragma GCC unroll 8
     for (int h = 0; h < NCH; ++h) {
-      acc[h] = load(w + h * L) - acc[h];
-      along += acc[h] * load(v + h * L);
+      acc[h] = load_vec<T, VB>(w + h * L) - acc[h];
+      along += acc[h] * load_vec<T, VB>(v + h * L);
     }
-    const T projection = hsum(along), inv = T(1) / gnorm[i];
-#pragma GCC unroll 4
+    const T projection = hsum<T, VB>(along), inv = T(1) / gnorm[i];
+#pragma GCC unroll 8
     for (int h = 0; h < NCH; ++h) {
-      const vec_t<T> next = (acc[h] - projection * load(v + h * L)) * inv;
-      d[h] = next - load(x + h * L);
+      const vec<T, VB> next = (acc[h] - projection * load_vec<T, VB>(v + h * L)) * inv;
+      d[h] = next - load_vec<T, VB>(x + h * L);
       moved += d[h] * d[h];
       size += next * next;
-      store(x + h * L, next);
+      store_vec<T, VB>(x + h * L, next);
     }
-    norm = hsum(size);
+    norm = hsum<T, VB>(size);
   }
-  change = hsum(moved);
+  change = hsum<T, VB>(moved);
   const int32_t* members = p.member_rows + q * p.levels;
   for (int64_t l = 0; l < p.levels; ++l) {
     T* y = X + int64_t(members[l]) * kp;
-#pragma GCC unroll 4
-    for (int h = 0; h < NCH; ++h) store(y + h * L, load(y + h * L) + d[h]);
+#pragma GCC unroll 8
+    for (int h = 0; h < NCH; ++h) store_vec<T, VB>(y + h * L, load_vec<T, VB>(y + h * L) + d[h]);
   }
 }
 
@@ -261,10 +265,10 @@ SYMSATNET_INLINE void update_problem(const Plan<T>& p, T* X, int64_t i, const T*
 constexpr int64_t kRebuildEvery = 8;
 
 // One item's sweeps: forward (X holds V) or adjoint (X holds U; V, gnorm, W given).
-template <typename T, bool adjoint>
+template <typename T, int VB, bool adjoint>
 SYMSATNET_INLINE int solve_item(const Plan<T>& p, const bool* is_input, T* X, const T* V,
                                 T* gnorm, const T* W) {
-  constexpr int L = kLanes<T>;
+  constexpr int L = VB / sizeof(T);
   const int64_t kp = p.kp, n = p.n;
   std::vector<T> G(kp), D(kp);
   std::vector<int64_t> outputs;
@@ -277,26 +281,30 @@ SYMSATNET_INLINE int solve_item(const Plan<T>& p, const bool* is_input, T* X, co
   const int64_t chunks = kp % L == 0 ? kp / L : 0;
   int sweeps = 0;
   for (int64_t it = 0; it < p.max_iter; ++it) {
-    if (it % kRebuildEvery == 0) rebuild(p, X);
+    if (it % kRebuildEvery == 0) rebuild<T, VB>(p, X);
     T largest = 0, biggest_norm = 0;
     for (const int64_t i : outputs) {
       const bool problem = i <= n;
-      if (problem && chunks >= 1 && chunks <= 4) {
+      if (problem && chunks >= 1 && chunks <= 8) {
         T change = 0, norm = 0;
         switch (chunks) {
-          case 1: update_problem<T, 1, adjoint>(p, X, i, V, gnorm, W, change, norm); break;
-          case 2: update_problem<T, 2, adjoint>(p, X, i, V, gnorm, W, change, norm); break;
-          case 3: update_problem<T, 3, adjoint>(p, X, i, V, gnorm, W, change, norm); break;
-          default: update_problem<T, 4, adjoint>(p, X, i, V, gnorm, W, change, norm); break;
+          case 1: update_problem<T, VB, 1, adjoint>(p, X, i, V, gnorm, W, change, norm); break;
+          case 2: update_problem<T, VB, 2, adjoint>(p, X, i, V, gnorm, W, change, norm); break;
+          case 3: update_problem<T, VB, 3, adjoint>(p, X, i, V, gnorm, W, change, norm); break;
+          case 4: update_problem<T, VB, 4, adjoint>(p, X, i, V, gnorm, W, change, norm); break;
+          case 5: update_problem<T, VB, 5, adjoint>(p, X, i, V, gnorm, W, change, norm); break;
+          case 6: update_problem<T, VB, 6, adjoint>(p, X, i, V, gnorm, W, change, norm); break;
+          case 7: update_problem<T, VB, 7, adjoint>(p, X, i, V, gnorm, W, change, norm); break;
+          default: update_problem<T, VB, 8, adjoint>(p, X, i, V, gnorm, W, change, norm); break;
         }
         largest = std::max(largest, change);
         biggest_norm = std::max(biggest_norm, norm);
         continue;
       }
       if (problem) {
-        problem_field(p, X, i - 1, adjoint ? T(0) : p.truth[i - 1], v0, G.data());
+        problem_field<T, VB>(p, X, i - 1, adjoint ? T(0) : p.truth[i - 1], v0, G.data());
       } else {
-        aux_field(p, X, i, G.data());
+        aux_field<T, VB>(p, X, i, G.data());
       }
       T* x = X + i * kp;
       T change = 0, norm = 0;
@@ -306,15 +314,15 @@ SYMSATNET_INLINE int solve_item(const Plan<T>& p, const bool* is_input, T* X, co
         // g = 0 leaves f flat in v_i: keep v_i (the backward clamps and counts it).
         if (gn > std::numeric_limits<T>::min()) {
           const T inv = T(-1) / gn;
-          vec_t<T> moved{};
+          vec<T, VB> moved{};
           for (int64_t c0 = 0; c0 < kp; c0 += L) {
-            const vec_t<T> next = inv * load(G.data() + c0);
-            const vec_t<T> d = next - load(x + c0);
-            store(D.data() + c0, d);
+            const vec<T, VB> next = inv * load_vec<T, VB>(G.data() + c0);
+            const vec<T, VB> d = next - load_vec<T, VB>(x + c0);
+            store_vec<T, VB>(D.data() + c0, d);
             moved += d * d;
-            store(x + c0, next);
+            store_vec<T, VB>(x + c0, next);
           }
-          change = reduce<T>(moved);
+          change = hsum<T, VB>(moved);
         } else {
           std::fill(D.begin(), D.end(), T(0));
         }
@@ -322,22 +330,22 @@ SYMSATNET_INLINE int solve_item(const Plan<T>& p, const bool* is_input, T* X, co
         // u_i = P_i (w_i - sum_{j != i} C_ij u_j + prox_lam u_i) / |g_i|.
         const T* v = V + i * kp;
         const T* w = W + i * kp;
-        for (int64_t c0 = 0; c0 < kp; c0 += L) store(G.data() + c0, load(w + c0) - load(G.data() + c0));
+        for (int64_t c0 = 0; c0 < kp; c0 += L) store_vec<T, VB>(G.data() + c0, load_vec<T, VB>(w + c0) - load_vec<T, VB>(G.data() + c0));
         const T along = dot(G.data(), v, kp);
         const T inv = T(1) / gnorm[i];
-        vec_t<T> moved{}, size{};
+        vec<T, VB> moved{}, size{};
         for (int64_t c0 = 0; c0 < kp; c0 += L) {
-          const vec_t<T> next = (load(G.data() + c0) - along * load(v + c0)) * inv;
-          const vec_t<T> d = next - load(x + c0);
-          store(D.data() + c0, d);
+          const vec<T, VB> next = (load_vec<T, VB>(G.data() + c0) - along * load_vec<T, VB>(v + c0)) * inv;
+          const vec<T, VB> d = next - load_vec<T, VB>(x + c0);
+          store_vec<T, VB>(D.data() + c0, d);
           moved += d * d;
           size += next * next;
-          store(x + c0, next);
+          store_vec<T, VB>(x + c0, next);
         }
-        change = reduce<T>(moved);
-        norm = reduce<T>(size);
+        change = hsum<T, VB>(moved);
+        norm = hsum<T, VB>(size);
       }
-      if (problem) scatter(p, i - 1, D.data(), X);
+      if (problem) scatter<T, VB>(p, i - 1, D.data(), X);
       largest = std::max(largest, change);
       biggest_norm = std::max(biggest_norm, norm);
     }
@@ -348,25 +356,24 @@ SYMSATNET_INLINE int solve_item(const Plan<T>& p, const bool* is_input, T* X, co
 }
 
 // Backward pieces of one item: pairings (W) and field (n, kp) of the problem block.
-template <typename T>
+template <typename T, int VB>
 SYMSATNET_INLINE void pair_item(const Plan<T>& p, const bool* is_input, T* XV, T* XU,
                                 T* pairings, T* field) {
-  constexpr int L = kLanes<T>;
+  constexpr int L = VB / sizeof(T);
   const int64_t kp = p.kp;
-  rebuild(p, XV);
-  rebuild(p, XU);
+  rebuild<T, VB>(p, XV);
+  rebuild<T, VB>(p, XU);
   for (int64_t q = 0; q < p.n; ++q) {
     const T* u = XU + (1 + q) * kp;
     // The problem block applied to U, without the diagonal (prox_lam is 0 here).
-    problem_field(p, XU, q, T(0), XU, field + q * kp);
+    problem_field<T, VB>(p, XU, q, T(0), XU, field + q * kp);
     if (is_input[1 + q]) continue;  // u_q = 0: no pairings
     const T self = dot(u, XV + (1 + q) * kp, kp);
     for (int32_t t = p.term_offsets[q]; t < p.term_offsets[q + 1]; ++t) {
       const T* a = XV + int64_t(p.term_rows[t]) * kp;
-      vec_t<T> acc{};
-      for (int64_t c0 = 0; c0 < kp; c0 += L) acc += load(u + c0) * load(a + c0);
-      T s = 0;
-      for (int l = 0; l < L; ++l) s += acc[l];
+      vec<T, VB> acc{};
+      for (int64_t c0 = 0; c0 < kp; c0 += L) acc += load_vec<T, VB>(u + c0) * load_vec<T, VB>(a + c0);
+      const T s = hsum<T, VB>(acc);
       pairings[p.term_weights[t]] += s - (p.term_self[t] ? self : T(0));
     }
   }
@@ -389,7 +396,7 @@ struct Batch {
   int64_t num_weights;
 };
 
-template <typename T>
+template <typename T, int VB>
 SYMSATNET_INLINE void forward_range(const Batch<T>& a, int64_t begin, int64_t end) {
   const Plan<T>& p = a.p;
   const int64_t N = p.N, kp = p.kp;
@@ -397,26 +404,26 @@ SYMSATNET_INLINE void forward_range(const Batch<T>& a, int64_t begin, int64_t en
   for (int64_t b = begin; b < end; ++b) {
     init_item(a.z + b * N, a.is_input + b * N, a.V_init + b * N * a.k, N, a.k, kp, X.data(),
               scratch);
-    a.sweeps[b] = solve_item<T, false>(p, a.is_input + b * N, X.data(), nullptr,
+    a.sweeps[b] = solve_item<T, VB, false>(p, a.is_input + b * N, X.data(), nullptr,
                                        a.gnorm + b * N, nullptr);
     std::copy(X.begin(), X.begin() + N * kp, a.V + b * N * kp);
   }
 }
 
-template <typename T>
+template <typename T, int VB>
 SYMSATNET_INLINE void adjoint_range(const Batch<T>& a, int64_t begin, int64_t end) {
   const Plan<T>& p = a.p;
   const int64_t N = p.N, kp = p.kp;
   std::vector<T> X(p.rows * kp);
   for (int64_t b = begin; b < end; ++b) {
     std::fill(X.begin(), X.end(), T(0));
-    solve_item<T, true>(p, a.is_input + b * N, X.data(), a.V + b * N * kp, a.gnorm + b * N,
+    solve_item<T, VB, true>(p, a.is_input + b * N, X.data(), a.V + b * N * kp, a.gnorm + b * N,
                         a.W + b * N * kp);
     std::copy(X.begin(), X.begin() + N * kp, a.U + b * N * kp);
   }
 }
 
-template <typename T>
+template <typename T, int VB>
 SYMSATNET_INLINE void pairings_range(const Batch<T>& a, int64_t begin, int64_t end) {
   const Plan<T>& p = a.p;
   const int64_t N = p.N, kp = p.kp;
@@ -424,30 +431,30 @@ SYMSATNET_INLINE void pairings_range(const Batch<T>& a, int64_t begin, int64_t e
   for (int64_t b = begin; b < end; ++b) {
     std::copy(a.V + b * N * kp, a.V + (b + 1) * N * kp, XV.begin());
     std::copy(a.U + b * N * kp, a.U + (b + 1) * N * kp, XU.begin());
-    pair_item(p, a.is_input + b * N, XV.data(), XU.data(), a.pairings + b * a.num_weights,
+    pair_item<T, VB>(p, a.is_input + b * N, XV.data(), XU.data(), a.pairings + b * a.num_weights,
               a.field + b * p.n * kp);
   }
 }
 
 enum class Kind { forward, adjoint, pairings };
 
-template <typename T, Kind kind>
+template <typename T, int VB, Kind kind>
 SYMSATNET_INLINE void run_range(const Batch<T>& a, int64_t b0, int64_t b1) {
-  if constexpr (kind == Kind::forward) forward_range(a, b0, b1);
-  if constexpr (kind == Kind::adjoint) adjoint_range(a, b0, b1);
-  if constexpr (kind == Kind::pairings) pairings_range(a, b0, b1);
+  if constexpr (kind == Kind::forward) forward_range<T, VB>(a, b0, b1);
+  if constexpr (kind == Kind::adjoint) adjoint_range<T, VB>(a, b0, b1);
+  if constexpr (kind == Kind::pairings) pairings_range<T, VB>(a, b0, b1);
 }
 
 template <typename T, Kind kind>
-void range_baseline(const Batch<T>& a, int64_t b0, int64_t b1) { run_range<T, kind>(a, b0, b1); }
+void range_baseline(const Batch<T>& a, int64_t b0, int64_t b1) { run_range<T, 16, kind>(a, b0, b1); }
 #if SYMSATNET_X86
 template <typename T, Kind kind>
 SYMSATNET_TARGET_AVX2 void range_avx2(const Batch<T>& a, int64_t b0, int64_t b1) {
-  run_range<T, kind>(a, b0, b1);
+  run_range<T, 32, kind>(a, b0, b1);
 }
 template <typename T, Kind kind>
 SYMSATNET_TARGET_AVX512 void range_avx512(const Batch<T>& a, int64_t b0, int64_t b1) {
-  run_range<T, kind>(a, b0, b1);
+  run_range<T, 64, kind>(a, b0, b1);
 }
 #endif
 
