@@ -123,3 +123,24 @@ def describe_indices(indices: np.ndarray, limit: int = 5) -> str:
     shown = ", ".join(str(int(i)) for i in indices[:limit])
     extra = len(indices) - limit
     return shown + (f" (and {extra} more)" if extra > 0 else "")
+
+
+def run_data_command(arguments: Any, generate: Any, check: Any) -> int:
+    """Run a puzzle CLI's ``generate`` or ``check`` command with the shared exit codes.
+
+    A bad data file is a failed check (1); bad options are usage errors (2), as in
+    argparse; Ctrl-C gives 130. The message is one line on stderr, never a traceback.
+    """
+    import sys
+
+    try:
+        return generate(arguments) if arguments.command == "generate" else check(arguments)
+    except DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from ..datafile import DatasetError
+from ..datafile import run_data_command
 from .dataset import DEFAULT_HIDDEN, DEFAULT_SCRAMBLE_MOVES, generate_dataset, load_dataset, save_dataset
 
 
@@ -63,21 +63,7 @@ def run_check(arguments: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
-    try:
-        if arguments.command == "generate":
-            return run_generate(arguments)
-        return run_check(arguments)
-    except DatasetError as error:
-        # A bad data file is a failed check (1); bad options are usage errors (2), as in argparse.
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
+    return run_data_command(arguments, run_generate, run_check)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from ..datafile import DatasetError
+from ..datafile import run_data_command
 from .dataset import check_dataset, load_dataset, save_dataset
 from .generate import generate_dataset, givens_distribution
 
@@ -93,21 +93,7 @@ def run_check(arguments: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
-    try:
-        if arguments.command == "generate":
-            return run_generate(arguments)
-        return run_check(arguments)
-    except DatasetError as error:
-        # A bad data file is a failed check (1); bad options are usage errors (2), as in argparse.
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
+    return run_data_command(arguments, run_generate, run_check)
 
 if __name__ == "__main__":
     sys.exit(main())
