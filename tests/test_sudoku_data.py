@@ -116,9 +116,48 @@ def test_random_full_grids_are_valid_and_seeded(box):
 # ---------------------------------------------------------------- generator
 
 
+def _fill_hidden_singles(puzzle: np.ndarray) -> np.ndarray:
+    """Fill cells whose digit fits nowhere else in a row, column or box, until none is left."""
+    board = puzzle.astype(int).copy()
+    side = board.shape[0]
+    box = int(round(side**0.5))
+    units = [[(r, c) for c in range(side)] for r in range(side)]
+    units += [[(r, c) for r in range(side)] for c in range(side)]
+    units += [[(box * (b // box) + i, box * (b % box) + j) for i in range(box) for j in range(box)] for b in range(side)]
+
+    def fits(r, c, digit):
+        top, left = box * (r // box), box * (c // box)
+        return (board[r, c] == 0 and digit not in board[r, :] and digit not in board[:, c]
+                and digit not in board[top:top + box, left:left + box])
+
+    progress = True
+    while progress:
+        progress = False
+        for unit in units:
+            for digit in range(1, side + 1):
+                spots = [(r, c) for r, c in unit if fits(r, c, digit)]
+                if len(spots) == 1:
+                    board[spots[0]] = digit
+                    progress = True
+    return board
+
+
+@pytest.mark.parametrize("box,count", [(2, 40), (3, 40)])
+def test_deducible_puzzles_fall_to_hidden_singles(box, count):
+    # The published data's generator: every blank is recovered by hidden singles alone.
+    dataset = generate_dataset(count, box=box, seed=8)
+    assert dataset.metadata["settings"]["method"] == "deducible"
+    for puzzle, solution in zip(dataset.puzzles, dataset.solutions):
+        np.testing.assert_array_equal(_fill_hidden_singles(puzzle), solution)
+        assert count_solutions(puzzle, 2) == 1
+    if box == 3:  # about 36 givens, as in the published data (36.2)
+        assert 33 <= dataset.givens.mean() <= 39
+
+
+@pytest.mark.parametrize("method", ["deducible", "unique"])
 @pytest.mark.parametrize("box,count", [(2, 60), (3, 30), (4, 3)])
-def test_generated_puzzles_are_valid_and_unique(box, count):
-    dataset = generate_dataset(count, box=box, seed=3)
+def test_generated_puzzles_are_valid_and_unique(box, count, method):
+    dataset = generate_dataset(count, box=box, seed=3, method=method)
     assert dataset.puzzles.shape == (count, box * box, box * box)
     assert dataset.puzzles.dtype == np.int8 and dataset.solutions.dtype == np.int8
     assert valid_boards(dataset.solutions).all()
@@ -130,7 +169,7 @@ def test_generated_puzzles_are_valid_and_unique(box, count):
 def test_givens_follow_the_requested_distribution():
     distribution = givens_distribution(3, mean=34, minimum=30, maximum=40)
     assert distribution.probabilities @ distribution.values == pytest.approx(34)
-    dataset = generate_dataset(200, box=3, distribution=distribution, seed=5)
+    dataset = generate_dataset(200, box=3, distribution=distribution, seed=5, method="unique")
     givens = dataset.givens
     assert givens.min() >= 30 and givens.max() <= 40
     assert abs(givens.mean() - 34) < 0.8
@@ -139,7 +178,7 @@ def test_givens_follow_the_requested_distribution():
 
 
 def test_hard_mode_reaches_about_25_givens():
-    dataset = generate_dataset(30, box=3, distribution=givens_distribution(3, hard=True), seed=9)
+    dataset = generate_dataset(30, box=3, distribution=givens_distribution(3, hard=True), seed=9, method="unique")
     assert dataset.givens.max() <= 28
     assert dataset.givens.mean() < 26.5
     assert all(count_solutions(p, 2) == 1 for p in dataset.puzzles)
@@ -198,7 +237,8 @@ def test_save_load_round_trip(tmp_path, small_dataset):
     np.testing.assert_array_equal(loaded.solutions, small_dataset.solutions)
     assert loaded.box == 3 and len(loaded) == 40
     assert loaded.metadata["seed"] == 7 and loaded.metadata["format_version"] == 1
-    assert loaded.metadata["settings"]["givens_mean"] == 36
+    assert loaded.metadata["settings"]["method"] == "deducible"
+    assert loaded.metadata["settings"]["givens_mean"] is None
     assert len(loaded.metadata["sha256"]) == 64
 
 
@@ -395,6 +435,8 @@ def test_cli_bad_inputs_give_clear_errors(tmp_path, capsys):
     impossible = ["--givens-mean", "50", "--givens-min", "30", "--givens-max", "40"]
     assert sudoku_main(["generate", "--count", "5", *impossible, "--out", str(path)]) == 2
     assert "outside the range" in capsys.readouterr().err
+    assert sudoku_main(["generate", "--count", "5", "--hard", "--method", "deducible", "--out", str(path)]) == 2
+    assert "--method unique" in capsys.readouterr().err
 
 
 def test_module_entry_point_runs_as_a_subprocess(tmp_path):

@@ -9,7 +9,7 @@ from .dataset import CheckReport, SudokuDataset, check_dataset, consistency_prob
 from .encoding import bit_index, bits_to_board, board_to_bits, is_input_mask
 from .generate import GivensDistribution, generate_dataset, generate_puzzle, givens_distribution
 from .rules import box_of_side, is_valid_solution, respects_givens, rule_violations, valid_boards
-from .solver import count_solutions, dig_holes, random_full_grid, solve
+from .solver import count_solutions, dig_deducible, dig_holes, random_full_grid, solve
 
 __all__ = [
     "CheckReport",
@@ -23,6 +23,7 @@ __all__ = [
     "check_dataset",
     "consistency_problems",
     "count_solutions",
+    "dig_deducible",
     "dig_holes",
     "generate_dataset",
     "generate_puzzle",

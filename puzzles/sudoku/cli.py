@@ -20,6 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="generate puzzles with unique solutions")
     generate.add_argument("--count", type=int, required=True, help="number of puzzles")
     generate.add_argument("--box", type=int, default=3, choices=(2, 3, 4), help="box size: 2 (4x4), 3 (9x9), 4 (16x16)")
+    generate.add_argument("--method", choices=("deducible", "unique"), default=None,
+                          help="deducible: remove cells that stay hidden singles, as in the published data "
+                               "(default; ~36 givens for 9x9); unique: remove while the solution stays unique, "
+                               "to a givens target (default with --givens-* or --hard)")
     generate.add_argument("--givens-mean", type=float, help="mean number of givens (default 36 for 9x9)")
     generate.add_argument("--givens-min", type=int, help="fewest givens a puzzle aims for")
     generate.add_argument("--givens-max", type=int, help="most givens a puzzle aims for")
@@ -37,9 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_generate(arguments: argparse.Namespace) -> int:
-    distribution = givens_distribution(
-        arguments.box, arguments.givens_mean, arguments.givens_min, arguments.givens_max, hard=arguments.hard
-    )
+    asked = (arguments.givens_mean, arguments.givens_min, arguments.givens_max)
+    targeted = arguments.hard or any(value is not None for value in asked)
+    method = arguments.method or ("unique" if targeted else "deducible")
+    if method == "deducible" and arguments.hard:
+        raise ValueError("--hard needs --method unique (hidden-single removal cannot reach ~25 givens)")
+    distribution = givens_distribution(arguments.box, *asked, hard=arguments.hard) if targeted else None
     started = time.perf_counter()
     dataset = generate_dataset(
         arguments.count,
@@ -49,6 +56,7 @@ def run_generate(arguments: argparse.Namespace) -> int:
         workers=arguments.workers,
         max_attempts=arguments.max_attempts,
         progress=not arguments.quiet,
+        method=method,
     )
     elapsed = time.perf_counter() - started
     metadata = save_dataset(arguments.out, dataset)
@@ -57,9 +65,10 @@ def run_generate(arguments: argparse.Namespace) -> int:
         f"wrote {len(dataset)} puzzles ({dataset.side}x{dataset.side}) to {arguments.out} in {elapsed:.1f} s "
         f"with {arguments.workers} worker(s); seed {metadata['seed']}"
     )
+    target = (f"target mean {distribution.mean:g} on {distribution.minimum}..{distribution.maximum}; "
+              if distribution is not None else "")
     print(
-        f"givens: target mean {distribution.mean:g} on {distribution.minimum}..{distribution.maximum}; "
-        f"realised mean {realised['mean']:.2f} (std {realised['std']:.2f}, "
+        f"givens ({method}): {target}realised mean {realised['mean']:.2f} (std {realised['std']:.2f}, "
         f"range {realised['min']}..{realised['max']}); "
         f"{metadata['targets_missed']} puzzle(s) stayed above an unreachable target"
     )
