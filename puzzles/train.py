@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 from puzzles.datafile import DatasetError
 
 from .training.loop import Settings, TrainingError, train
-from .training.models import DEFAULT_LR, MODELS
+from .training.models import DEFAULT_LR, MODELS, TRUTH_MODES
 from .training.tasks import TASKS
 
 PROGRAM = "symsatnet-train"
@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="start over in a DIR that holds a run")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--max-iter", type=int, dest="max_iter", help="largest number of solver sweeps (default 40)")
+    parser.add_argument("--truth", choices=TRUTH_MODES,
+                        help=f"SymSATNet truth row: 'tied' (one coefficient per point orbit, default) or "
+                             f"'free' (n entries, as published)")
     parser.add_argument("--eval-batch", type=int, dest="eval_batch", help="batch size of evaluation (default 100)")
     parser.add_argument("--auto-epochs", type=int, dest="auto_epochs",
                         help="symsatnet-auto: plain epochs before discovery (default 10 Sudoku, 20 cube)")

@@ -114,6 +114,10 @@ class SATNet(_SolverSettings):
         self.last_info = functional.smix(self.S, z, is_input, **self._solve_kwargs())
         return self.last_info.z
 
+    def matrix(self) -> torch.Tensor:
+        """The interaction matrix C = S Sᵀ, shape (N, N) (row 0 the truth variable)."""
+        return self.S @ self.S.T
+
     def extra_repr(self) -> str:
         return f"n={self.n}, m={self.m}, aux={self.aux}, " + super().extra_repr()
 

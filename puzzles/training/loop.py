@@ -29,7 +29,9 @@ from puzzles.datafile import DatasetError
 from .models import (
     DEFAULT_AUTO_EPOCHS,
     DEFAULT_LR,
+    DEFAULT_TRUTH,
     MODELS,
+    TRUTH_MODES,
     build_layer,
     initial_config,
     layer_config,
@@ -77,6 +79,7 @@ class Settings:
     out: Optional[str] = None
     threads: Optional[int] = None
     max_iter: int = 40
+    truth: str = DEFAULT_TRUTH
     auto_epochs: Optional[int] = None
     auto_candidates: int = 3
     auto_tolerance: float = 0.01
@@ -112,6 +115,8 @@ class Settings:
             raise TrainingError(f"--threads must be >= 1, got {settings.threads}")
         if not (settings.lr > 0 and math.isfinite(settings.lr)):
             raise TrainingError(f"--lr must be a positive number, got {settings.lr}")
+        if settings.truth not in TRUTH_MODES:
+            raise TrainingError(f"--truth must be one of {', '.join(TRUTH_MODES)}, got {settings.truth!r}")
         if settings.device not in ("cpu", "cuda"):
             raise TrainingError(f"--device must be cpu or cuda, got {settings.device!r}")
         return settings
@@ -502,6 +507,8 @@ class Run:
                     f"{saved[key]}; a resumed run keeps its settings (only {', '.join('--' + k for k in ('epochs', 'device', 'threads'))} may change)"
                 )
         merged = {key: saved.get(key, value) for key, value in self.settings.to_dict().items()}
+        # Runs saved before --truth existed trained the published free truth row.
+        merged["truth"] = saved.get("truth", "free")
         for key in RESUME_OVERRIDES:
             merged[key] = getattr(self.settings, key)
         self.settings = Settings(**merged).resolved()
@@ -537,7 +544,7 @@ class Run:
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
         random.seed(seed)
-        config = initial_config(self.settings.model, self.task, self.settings.max_iter)
+        config = initial_config(self.settings.model, self.task, self.settings.max_iter, self.settings.truth)
         layer = build_layer(config).to(self.device)
         phase = "plain" if self.settings.model == "symsatnet-auto" else "fixed"
         return RunState(layer, self._new_optimizer(layer), phase=phase)
@@ -646,7 +653,7 @@ class Run:
         solver = dict(max_iter=state.layer.max_iter, eps=state.layer.eps, prox_lam=state.layer.prox_lam, k=state.layer.k)
         weighed = []
         for candidate in candidates:
-            tied = SymSATNet.from_matrix(C.float(), candidate.group, **solver).to(self.device)
+            tied = SymSATNet.from_matrix(C.float(), candidate.group, truth=settings.truth, **solver).to(self.device)
             accuracy = None
             if len(candidates) > 1 and splits.val is not None:
                 accuracy = self._evaluate(tied, splits.val, "val")["val_board_acc"]
