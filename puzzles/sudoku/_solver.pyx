@@ -379,6 +379,19 @@ def random_full_grid(int box, uint64_t seed):
     return grid
 
 
+def _dig_arguments(solution, removal_order, str name):
+    """(a copy of the complete grid, the removal order as int64) after checking both."""
+    box = _box_of(solution)
+    cells = box ** 4
+    puzzle = _as_grid(solution, box).copy()
+    order_array = np.ascontiguousarray(removal_order, dtype=np.int64)
+    if order_array.ndim != 1 or (order_array.size and (order_array.min() < 0 or order_array.max() >= cells)):
+        raise ValueError("removal_order must list cell indices 0..cells-1")
+    if np.count_nonzero(puzzle) != cells or count_solutions(puzzle, 1) != 1:
+        raise ValueError(f"{name} needs a complete, valid grid")
+    return puzzle, order_array.astype(np.longlong)
+
+
 def dig_holes(solution, removal_order, int target_givens):
     """Blank cells of a complete grid in the given order while the puzzle stays unique.
 
@@ -387,16 +400,10 @@ def dig_holes(solution, removal_order, int target_givens):
     minimal and may have more than target_givens givens). Returns the puzzle.
     """
     cdef Layout layout
-    cdef int box = _box_of(solution)
-    _make_layout(&layout, box)
-    puzzle = _as_grid(solution, box).copy()
+    _make_layout(&layout, _box_of(solution))
+    puzzle, order_array = _dig_arguments(solution, removal_order, "dig_holes")
     cdef int8_t[::1] grid = puzzle.reshape(-1)
-    order_array = np.ascontiguousarray(removal_order, dtype=np.int64)
-    if order_array.ndim != 1 or (order_array.size and (order_array.min() < 0 or order_array.max() >= layout.cells)):
-        raise ValueError("removal_order must list cell indices 0..cells-1")
-    if np.count_nonzero(puzzle) != layout.cells or count_solutions(puzzle, 1) != 1:
-        raise ValueError("dig_holes needs a complete, valid grid")
-    cdef long long[::1] order = order_array.astype(np.longlong)
+    cdef long long[::1] order = order_array
     cdef int givens = layout.cells
     cdef int i, cell
     cdef int8_t kept
@@ -440,16 +447,10 @@ def dig_deducible(solution, removal_order, int target_givens=0):
     """
     cdef Layout layout
     cdef State state
-    cdef int box = _box_of(solution)
-    _make_layout(&layout, box)
-    puzzle = _as_grid(solution, box).copy()
+    _make_layout(&layout, _box_of(solution))
+    puzzle, order_array = _dig_arguments(solution, removal_order, "dig_deducible")
     cdef int8_t[::1] grid = puzzle.reshape(-1)
-    order_array = np.ascontiguousarray(removal_order, dtype=np.int64)
-    if order_array.ndim != 1 or (order_array.size and (order_array.min() < 0 or order_array.max() >= layout.cells)):
-        raise ValueError("removal_order must list cell indices 0..cells-1")
-    if np.count_nonzero(puzzle) != layout.cells or count_solutions(puzzle, 1) != 1:
-        raise ValueError("dig_deducible needs a complete, valid grid")
-    cdef long long[::1] order = order_array.astype(np.longlong)
+    cdef long long[::1] order = order_array
     cdef int givens = layout.cells
     cdef int i, cell, digit
     cdef uint32_t bit
