@@ -373,3 +373,18 @@ def test_module_entry_point_runs_as_a_subprocess(tmp_path):
     )
     assert result.returncode == 1
     assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_hidden_corners_follow_the_published_rule():
+    from puzzles.cube.pieces import CORNERS
+
+    dataset = generate_dataset(300, seed=13)
+    for puzzle, solution in zip(dataset.puzzles, dataset.solutions):
+        hidden_per_corner = (puzzle[CORNERS] < 0).sum(axis=1)
+        assert hidden_per_corner.sum() == 3 and hidden_per_corner.max() <= 2
+        twice = np.flatnonzero(hidden_per_corner == 2)
+        visible = [int(solution[CORNERS[c]][puzzle[CORNERS[c]] >= 0][0]) for c in twice]
+        # the later of two such corners shows a colour the other does not have at all
+        if len(twice) == 2:
+            first, second = (set(solution[CORNERS[c]].tolist()) for c in twice)
+            assert visible[0] not in second or visible[1] not in first

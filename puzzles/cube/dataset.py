@@ -1,7 +1,9 @@
 """Rubik's-cube completion data (DESIGN.md §6): scrambled cubes with a few facelets hidden.
 
 Each example scrambles the solved cube by 60 random moves and hides 3 corner facelets,
-1 edge facelet and 1 centre facelet, chosen uniformly at random and distinct; the task
+1 edge facelet and 1 centre facelet, distinct; edge and centre facelets uniformly at
+random, corner facelets by the published rule (never all three of one corner, and a
+corner with two hidden keeps a visible colour that no other such corner has). The task
 is to predict the hidden colours from the rest. States are int8 arrays of 54 colours in
 symsatnet.cube_moves' numbering; in ``puzzles`` a hidden facelet is -1. The hidden
 colours are always determined by the rest: the other cubies fix which pieces are missing,
@@ -21,7 +23,7 @@ import numpy as np
 from symsatnet.cube_moves import FACE_TURNS, FACELETS, MOVES, SLICE_TURNS, SOLVED
 
 from ..datafile import DatasetError, describe_indices, load_npz, require, save_npz
-from .pieces import CENTRES, CORNER_FACELETS, EDGE_FACELETS, legality_problems
+from .pieces import CENTRES, CORNER_FACELETS, CORNERS, EDGE_FACELETS, legality_problems
 
 ARRAY_NAMES = ("puzzles", "solutions")
 HIDDEN = -1
@@ -62,9 +64,55 @@ def scramble(
     return state, names
 
 
-def choose_hidden(rng: np.random.Generator, hidden: dict[str, int] = DEFAULT_HIDDEN) -> np.ndarray:
-    """Sorted facelet indices to hide: hidden[kind] distinct facelets of each kind."""
-    chosen = [rng.choice(FACELETS_OF_KIND[kind], size=number, replace=False) for kind, number in hidden.items()]
+def _hidden_corner_facelets(rng: np.random.Generator, state: np.ndarray, number: int) -> np.ndarray:
+    """number corner facelets to hide, as the published data does.
+
+    A random corner gets one hidden facelet; a corner picked again gets a second one only
+    if its last visible colour is none of the colours of the corners that already have two
+    hidden, so every corner stays identifiable from what is visible; never all three.
+    (The published code sometimes hid fewer when no second facelet qualified; this one
+    draws again until exactly ``number`` are hidden.)
+    """
+    if number > 2 * len(CORNERS):
+        raise ValueError(f"at most {2 * len(CORNERS)} corner facelets can be hidden, asked for {number}")
+    hidden_at: dict[int, list[int]] = {}
+    twice: list[int] = []
+    for _ in range(100_000):
+        if sum(map(len, hidden_at.values())) == number:
+            break
+        corner = int(rng.integers(len(CORNERS)))
+        taken = hidden_at.setdefault(corner, [])
+        if not taken:
+            taken.append(int(rng.integers(3)))
+            continue
+        if len(taken) == 2:
+            continue
+        forbidden = set(state[CORNERS[twice]].ravel().tolist())
+        for position in rng.permutation([p for p in range(3) if p != taken[0]]).tolist():
+            visible = 3 - taken[0] - position
+            if int(state[CORNERS[corner, visible]]) not in forbidden:
+                taken.append(position)
+                twice.append(corner)
+                break
+    else:  # pragma: no cover - needs an impossible request
+        raise RuntimeError(f"could not hide {number} corner facelets")
+    return np.array([CORNERS[corner, p] for corner, positions in hidden_at.items() for p in positions], dtype=np.int64)
+
+
+def choose_hidden(
+    rng: np.random.Generator, hidden: dict[str, int] = DEFAULT_HIDDEN, state: np.ndarray | None = None
+) -> np.ndarray:
+    """Sorted facelet indices to hide: hidden[kind] distinct facelets of each kind.
+
+    With the cube's state, corner facelets follow the published rule
+    (:func:`_hidden_corner_facelets`); without it they are drawn uniformly.
+    """
+    chosen = []
+    for kind, number in hidden.items():
+        if kind == "corner" and state is not None:
+            chosen.append(_hidden_corner_facelets(rng, state, number))
+        else:
+            chosen.append(rng.choice(FACELETS_OF_KIND[kind], size=number, replace=False))
     return np.sort(np.concatenate(chosen))
 
 
@@ -105,7 +153,7 @@ def generate_dataset(
         rng = example_rng(seed, index)
         solutions[index], _ = scramble(rng, scramble_length, moves)
         puzzles[index] = solutions[index]
-        puzzles[index, choose_hidden(rng, hidden)] = HIDDEN
+        puzzles[index, choose_hidden(rng, hidden, solutions[index])] = HIDDEN
     metadata = {
         "kind": "cube",
         "generator": "puzzles.cube.dataset",
