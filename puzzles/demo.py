@@ -2,7 +2,7 @@
 
 ``python -m puzzles.demo`` (what ``make demo`` runs). The defaults (the published setting:
 10,000 generated puzzles, 9:1 split, batch 40, lr 4e-2; 10 of its 100 epochs) take about
-six minutes on two CPU cores and reach a held-out board accuracy above 0.99 after the third
+seven minutes on two CPU cores and reach a held-out board accuracy above 0.99 after the third
 epoch. Everything goes to ``runs/demo`` (replaced on every run): the data set, logs,
 checkpoint and ``learning_curve.png``.
 """
