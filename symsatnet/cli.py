@@ -14,7 +14,8 @@ projection error and the best candidates. INPUT is one of
   (``CSATNet``'s ``weight``), possibly nested under ``state_dict``, ``model`` or
 ``model_state`` (a ``puzzles.train`` checkpoint). The matrix
   is the entry named ``C``, ``weight`` or ``matrix`` (or ending in ``.C``, ``.weight``,
-  ``.matrix``) that is square; an S-form ``S`` (N x m) gives C = S Sᵀ. ``--key`` picks an
+  ``.matrix``) that is square; an S-form ``S`` (N x m) gives C = S Sᵀ, whose diagonal is
+  then ignored (``--ignore-diagonal`` implied). ``--key`` picks an
   entry by its exact name. It is a full matrix: row and column 0 are the truth variable,
   1..n the problem variables, the rest auxiliaries, so rows/columns 1..n are analysed;
   ``--n`` says n when there are auxiliary variables (default: all but the truth row).
@@ -43,7 +44,8 @@ class InputError(Exception):
     """Input that exists but cannot be analysed; reported with exit status 1."""
 
 
-def _load_torch(path: str, key: str | None) -> np.ndarray:
+def _load_torch(path: str, key: str | None) -> tuple[np.ndarray, bool]:
+    """The matrix of a torch file, and whether it is C = S Sᵀ of an S-form layer."""
     import torch
 
     try:
@@ -52,7 +54,7 @@ def _load_torch(path: str, key: str | None) -> np.ndarray:
         detail = " ".join(str(error).split())
         raise InputError(f"cannot read {path} as a torch file: {detail[:160]}") from None
     if isinstance(payload, torch.Tensor):
-        return payload.detach().to(torch.float64).numpy()
+        return payload.detach().to(torch.float64).numpy(), False
     if not isinstance(payload, dict):
         raise InputError(f"{path} holds a {type(payload).__name__}, not a tensor or a state dict")
     # "model_state" is where puzzles.train checkpoints keep the layer's state dict.
@@ -64,18 +66,18 @@ def _load_torch(path: str, key: str | None) -> np.ndarray:
     if key is not None:
         if key not in tensors:
             raise InputError(f"{path} has no tensor named {key!r}; it has: {', '.join(tensors) or 'none'}")
-        return _as_square(tensors[key].detach().to(torch.float64).numpy(), key)
+        return _as_square(tensors[key].detach().to(torch.float64).numpy(), key), False
     found = [name for name in tensors
              if name.rsplit(".", 1)[-1] in _MATRIX_NAMES and tensors[name].ndim == 2
              and tensors[name].shape[0] == tensors[name].shape[1]]
     if len(found) > 1:
         raise InputError(f"{path} has several matrices ({', '.join(found)}); choose one with --key")
     if found:
-        return tensors[found[0]].detach().to(torch.float64).numpy()
+        return tensors[found[0]].detach().to(torch.float64).numpy(), False
     clause_keys = [name for name in tensors if name.rsplit(".", 1)[-1] == "S" and tensors[name].ndim == 2]
     if len(clause_keys) == 1:
         clauses = tensors[clause_keys[0]].detach().to(torch.float64).numpy()
-        return clauses @ clauses.T
+        return clauses @ clauses.T, True
     raise InputError(
         f"{path} holds no interaction matrix: expected a square tensor named "
         f"{', '.join(_MATRIX_NAMES)} or an S-form 'S'; it has: {', '.join(tensors) or 'no tensors'}")
@@ -87,11 +89,15 @@ def _as_square(array: np.ndarray, what: str) -> np.ndarray:
     return array
 
 
-def load_matrix(path: str, n: int | None = None, full: bool | None = None, key: str | None = None) -> np.ndarray:
-    """The matrix to analyse from INPUT, as the ``discover`` command reads it (module docs)."""
+def load_matrix(
+    path: str, n: int | None = None, full: bool | None = None, key: str | None = None
+) -> tuple[np.ndarray, bool]:
+    """The matrix to analyse from INPUT, as the ``discover`` command reads it (module docs),
+    and whether it came from an S-form layer's clause matrix (C = S Sᵀ)."""
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
     suffix = os.path.splitext(path)[1].lower()
+    from_clauses = False
     if suffix == ".npy":
         try:
             matrix = np.load(path, allow_pickle=False)
@@ -99,7 +105,7 @@ def load_matrix(path: str, n: int | None = None, full: bool | None = None, key: 
             raise InputError(f"cannot read {path} as a .npy array: {error}") from None
         full = bool(full) or n is not None
     elif suffix in _TORCH_SUFFIXES:
-        matrix = _load_torch(path, key)
+        matrix, from_clauses = _load_torch(path, key)
         full = True if full is None else full
     else:
         raise InputError(f"{path}: unsupported file type {suffix or '(none)'}; use .npy or .pt")
@@ -112,7 +118,7 @@ def load_matrix(path: str, n: int | None = None, full: bool | None = None, key: 
         if problem < 1 or 1 + problem > size:
             raise InputError(f"--n {problem} does not fit a {size}x{size} matrix (truth row + n + aux)")
         matrix = matrix[1 : 1 + problem, 1 : 1 + problem]
-    return matrix
+    return matrix, from_clauses
 
 
 def _positive_float(text: str) -> float:
@@ -158,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="INPUT .npy is a full layer matrix: drop the truth row 0 (and aux rows)")
     find.add_argument("--key", default=None, help="name of the matrix entry in a state dict")
     find.add_argument("--ignore-diagonal", action="store_true",
-                      help="set C_ii to zero first (the layer never reads it; use when it is random)")
+                      help="set C_ii to zero first (the layer never reads it; use when it is random; "
+                           "always done for an S-form layer's C = S S^T)")
     find.add_argument("--json", action="store_true", help="print the result as JSON")
     find.add_argument("--orbitals", metavar="OUT.npy", default=None,
                       help="write the closed orbital map (int64 n x n) of the group found")
@@ -167,10 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _discover(args: argparse.Namespace) -> int:
-    matrix = load_matrix(args.input, n=args.n, full=args.full, key=args.key)
+    matrix, from_clauses = load_matrix(args.input, n=args.n, full=args.full, key=args.key)
+    # The diagonal of S Sᵀ holds |s_i|², which the solver never reads: it would only
+    # dilute the comparison, so it is ignored for clause matrices.
+    diagonal = "ignore" if args.ignore_diagonal or from_clauses else "include"
     try:
         result = discovery.discover(matrix, rtol=args.rtol, max_err=args.max_err, method=args.method,
-                                    diagonal="ignore" if args.ignore_diagonal else "include")
+                                    diagonal=diagonal)
     except ValueError as error:
         raise InputError(f"{args.input}: {error}") from None
     if args.orbitals:

@@ -63,7 +63,8 @@ def test_state_dict_uses_the_problem_block(tmp_path: Path, planted, key: str, ca
     path = tmp_path / "layer.pt"
     torch.save({key: torch.tensor(_full(planted)), "other": torch.zeros(3)}, path)
     assert main(["discover", str(path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["num_parameters"] == 6
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["num_parameters"] == 6 and summary["diagonal"] == "include"
 
 
 def test_aux_rows_need_n_and_nested_checkpoints_work(tmp_path: Path, planted, capsys) -> None:
@@ -86,7 +87,9 @@ def test_s_form_state_dict(tmp_path: Path, capsys) -> None:
     path = tmp_path / "satnet.pt"
     torch.save({"S": torch.randn(8, 5, dtype=torch.float64)}, path)
     assert main(["discover", str(path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["degree"] == 7
+    summary = json.loads(capsys.readouterr().out)
+    # C = S S^T: its diagonal |s_i|^2 never enters the solver and is left out.
+    assert summary["degree"] == 7 and summary["diagonal"] == "ignore"
 
 
 def test_graph_method(tmp_path: Path, capsys) -> None:
