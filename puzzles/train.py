@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--discover-method", dest="discover_method", choices=("symfind", "graph", "both"),
                         help="symsatnet-auto: discovery method (default symfind)")
     parser.add_argument("--discover-max-err", type=float, dest="discover_max_err",
-                        help="symsatnet-auto: largest relative projection error (default 0.2)")
+                        help="symsatnet-auto: largest relative projection error (default 0.5)")
     parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")
     return parser
 

@@ -84,8 +84,12 @@ class Settings:
     auto_candidates: int = 3
     auto_tolerance: float = 0.01
     discover_method: str = "symfind"
-    discover_rtol: float = 0.2
-    discover_max_err: float = 0.2
+    # A plain layer after the published 10 epochs is far from symmetric (off-diagonal
+    # residual 0.371 against the Sudoku group, measured): at 0.2 discovery found nothing,
+    # at 0.5 a 24-orbital subgroup of the Sudoku group, whose projection of that layer
+    # solved 0.999 of the test boards before any further training.
+    discover_rtol: float = 0.5
+    discover_max_err: float = 0.5
     eval_batch: int = 100
     progress: bool = True
     resume: bool = False
