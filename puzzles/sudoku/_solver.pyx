@@ -153,6 +153,16 @@ cdef inline void _place(const Layout* layout, State* state, int cell, int digit)
     state.empty -= 1
 
 
+cdef inline void _unplace(const Layout* layout, State* state, int cell) noexcept nogil:
+    """Undo _place: empty the cell and give its digit back to its row, column and box."""
+    cdef uint32_t bit = <uint32_t>1 << (state.value[cell] - 1)
+    state.value[cell] = 0
+    state.row_used[layout.cell_row[cell]] &= ~bit
+    state.col_used[layout.cell_col[cell]] &= ~bit
+    state.box_used[layout.cell_box[cell]] &= ~bit
+    state.empty += 1
+
+
 cdef int _load(const Layout* layout, State* state, const int8_t* grid) noexcept nogil:
     """Fill state from a grid; returns 0, or -1 if the givens already clash."""
     cdef int cell, digit
@@ -379,9 +389,8 @@ def random_full_grid(int box, uint64_t seed):
     return grid
 
 
-def _dig_arguments(solution, removal_order, str name):
+def _dig_arguments(solution, int box, removal_order, str name):
     """(a copy of the complete grid, the removal order as int64) after checking both."""
-    box = _box_of(solution)
     cells = box ** 4
     puzzle = _as_grid(solution, box).copy()
     order_array = np.ascontiguousarray(removal_order, dtype=np.int64)
@@ -400,8 +409,9 @@ def dig_holes(solution, removal_order, int target_givens):
     minimal and may have more than target_givens givens). Returns the puzzle.
     """
     cdef Layout layout
-    _make_layout(&layout, _box_of(solution))
-    puzzle, order_array = _dig_arguments(solution, removal_order, "dig_holes")
+    cdef int box = _box_of(solution)
+    _make_layout(&layout, box)
+    puzzle, order_array = _dig_arguments(solution, box, removal_order, "dig_holes")
     cdef int8_t[::1] grid = puzzle.reshape(-1)
     cdef long long[::1] order = order_array
     cdef int givens = layout.cells
@@ -447,8 +457,9 @@ def dig_deducible(solution, removal_order, int target_givens=0):
     """
     cdef Layout layout
     cdef State state
-    _make_layout(&layout, _box_of(solution))
-    puzzle, order_array = _dig_arguments(solution, removal_order, "dig_deducible")
+    cdef int box = _box_of(solution)
+    _make_layout(&layout, box)
+    puzzle, order_array = _dig_arguments(solution, box, removal_order, "dig_deducible")
     cdef int8_t[::1] grid = puzzle.reshape(-1)
     cdef long long[::1] order = order_array
     cdef int givens = layout.cells
@@ -464,18 +475,12 @@ def dig_deducible(solution, removal_order, int target_givens=0):
             if digit == 0:
                 continue
             bit = <uint32_t>1 << (digit - 1)
-            state.value[cell] = 0
-            state.row_used[layout.cell_row[cell]] &= ~bit
-            state.col_used[layout.cell_col[cell]] &= ~bit
-            state.box_used[layout.cell_box[cell]] &= ~bit
+            _unplace(&layout, &state, cell)
             if (_forced_in_unit(&layout, &state, layout.cell_row[cell], cell, bit)
                     or _forced_in_unit(&layout, &state, layout.side + layout.cell_col[cell], cell, bit)
                     or _forced_in_unit(&layout, &state, 2 * layout.side + layout.cell_box[cell], cell, bit)):
                 grid[cell] = 0
                 givens -= 1
             else:
-                state.value[cell] = <int8_t>digit
-                state.row_used[layout.cell_row[cell]] |= bit
-                state.col_used[layout.cell_col[cell]] |= bit
-                state.box_used[layout.cell_box[cell]] |= bit
+                _place(&layout, &state, cell, digit)
     return puzzle

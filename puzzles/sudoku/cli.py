@@ -8,7 +8,7 @@ import time
 
 from ..datafile import run_data_command
 from .dataset import check_dataset, load_dataset, save_dataset
-from .generate import generate_dataset, givens_distribution
+from .generate import METHODS, generate_dataset, givens_distribution
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="generate puzzles with unique solutions")
     generate.add_argument("--count", type=int, required=True, help="number of puzzles")
     generate.add_argument("--box", type=int, default=3, choices=(2, 3, 4), help="box size: 2 (4x4), 3 (9x9), 4 (16x16)")
-    generate.add_argument("--method", choices=("deducible", "unique"), default=None,
+    generate.add_argument("--method", choices=METHODS, default=None,
                           help="deducible: remove cells that stay hidden singles, as in the published data "
                                "(default; ~36 givens for 9x9); unique: remove while the solution stays unique, "
                                "to a givens target (default with --givens-* or --hard)")

@@ -15,9 +15,7 @@ Two ways to remove givens from a random complete grid, in random order:
 In ``"unique"`` mode, targets below what the removal order can reach leave a minimal puzzle
 (no given can be removed); the generator then retries with fresh grids a few times and
 keeps the puzzle with the fewest givens, so very low targets are met only on average.
-In ``"deducible"`` mode a distribution, if given, sets a floor where removal stops. Targets below what the removal order can reach leave a minimal puzzle
-(no given can be removed); the generator then retries with fresh grids a few times and
-keeps the puzzle with the fewest givens, so very low targets are met only on average.
+In ``"deducible"`` mode a distribution, if given, sets a floor where removal stops.
 
 Puzzle i of a data set draws all its randomness from SeedSequence(seed, spawn_key=(i,)),
 so a data set does not depend on the number of worker processes, and a smaller data set
@@ -230,15 +228,20 @@ def generate_dataset(
         "seed": seed,
         "settings": {
             "method": method,
-            "givens_mean": None if distribution is None else distribution.mean,
-            "givens_min": None if distribution is None else distribution.minimum,
-            "givens_max": None if distribution is None else distribution.maximum,
+            **_target_settings(distribution),
             "max_attempts": max_attempts,
         },
         "givens_realised": _summary(givens),
         "targets_missed": int(np.count_nonzero(givens > targets)) if distribution is not None else 0,
     }
     return SudokuDataset(puzzles, solutions, metadata)
+
+
+def _target_settings(distribution: GivensDistribution | None) -> dict:
+    """The givens target of the metadata (None throughout without a distribution)."""
+    if distribution is None:
+        return {"givens_mean": None, "givens_min": None, "givens_max": None}
+    return {"givens_mean": distribution.mean, "givens_min": distribution.minimum, "givens_max": distribution.maximum}
 
 
 def _run(jobs: list[tuple], workers: int) -> Iterator[tuple]:
