@@ -24,7 +24,8 @@ from .layers import _SolverSettings
 
 __all__ = ["CSATNet", "SymSATNet"]
 
-_TRUTH_MODES = ("free", "tied")
+#: How the truth row C[0, 1:n+1] is parametrised (see SymSATNet).
+TRUTH_MODES = ("free", "tied")
 _KERNELS = ("auto", "dense", "structured")
 
 
@@ -244,8 +245,8 @@ class SymSATNet(_CFormLayer):
         self.kernel = self._check_kernel(kernel, group)
         # Derived once here (numpy work), so forward only reads attributes and traces cleanly.
         self._tables = structured.structure(group)
-        if truth not in _TRUTH_MODES:
-            raise ValueError(f"truth must be one of {_TRUTH_MODES}, got {truth!r}")
+        if truth not in TRUTH_MODES:
+            raise ValueError(f"truth must be one of {TRUTH_MODES}, got {truth!r}")
         self.truth_mode = truth
         self.space = Equivariant(group, degree=self.n)
         # Coefficients of unit-norm basis matrices (indicator of orbital b divided by

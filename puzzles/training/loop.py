@@ -54,6 +54,9 @@ LOG_COLUMNS = (
 )
 # Settings a resumed run may change; everything else must match the checkpoint.
 RESUME_OVERRIDES = ("epochs", "device", "threads", "progress", "out", "force", "resume")
+# What a setting missing from an older checkpoint meant, where that differs from today's
+# default: runs saved before --truth existed trained the published free truth row.
+LEGACY_SETTINGS = {"truth": "free"}
 
 
 class TrainingError(Exception):
@@ -510,9 +513,7 @@ class Run:
                     f"--{key.replace('_', '-')} {getattr(self.settings, key)} differs from the checkpoint's "
                     f"{saved[key]}; a resumed run keeps its settings (only {', '.join('--' + k for k in ('epochs', 'device', 'threads'))} may change)"
                 )
-        merged = {key: saved.get(key, value) for key, value in self.settings.to_dict().items()}
-        # Runs saved before --truth existed trained the published free truth row.
-        merged["truth"] = saved.get("truth", "free")
+        merged = {key: saved.get(key, LEGACY_SETTINGS.get(key, value)) for key, value in self.settings.to_dict().items()}
         for key in RESUME_OVERRIDES:
             merged[key] = getattr(self.settings, key)
         self.settings = Settings(**merged).resolved()

@@ -12,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from symsatnet import CSATNet, SATNet, SymSATNet
+from symsatnet.symmetric import TRUTH_MODES
 from symsatnet.groups import parse_group
 
 from .tasks import Task
@@ -29,7 +30,6 @@ DEFAULT_AUTO_EPOCHS = {"sudoku": 10, "cube": 20}
 #: 'free' row (n entries, N(0, 1)) was still at 0.00 after 1,000 steps. --truth free
 #: gives the published layer.
 DEFAULT_TRUTH = "tied"
-TRUTH_MODES = ("tied", "free")
 
 
 def initial_config(model: str, task: Task, max_iter: int, truth: str = DEFAULT_TRUTH) -> dict[str, Any]:
