@@ -25,7 +25,12 @@ def torch_extensions():
     sources = _rel("csrc/*.cpp") + _rel("csrc/cpu/*.cpp")
     # -O3 lets gcc vectorise the fixed-width inner loops; the AVX2/AVX-512 variants
     # are chosen at run time (csrc/cpu/simd.h), so the build stays portable.
-    cxx_flags = ["-O3", "-std=c++20", "-fno-math-errno", "-ffp-contract=fast", "-fopenmp-simd", "-Wall", "-Wno-unknown-pragmas", "-Wno-psabi"]
+    # -fopenmp: at::parallel_for (the kernels' split of the batch over threads) is an
+    # OpenMP pragma in ATen's headers, so without it every kernel ran on one thread
+    # whatever torch.set_num_threads said. The library it links, libgomp.so.1, is the
+    # one torch has already loaded (same soname), so there is one thread pool.
+    cxx_flags = ["-O3", "-std=c++20", "-fno-math-errno", "-ffp-contract=fast", "-fopenmp", "-Wall", "-Wno-unknown-pragmas", "-Wno-psabi"]
+    link_flags = ["-fopenmp"]
     want_cuda = os.environ.get("SYMSATNET_CUDA", "auto")
     with_cuda = (
         want_cuda != "0"
@@ -45,6 +50,7 @@ def torch_extensions():
             include_dirs=[os.path.join(ROOT, "csrc")],
             define_macros=[("SYMSATNET_WITH_CUDA", "1")],
             extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-std=c++20"]},
+            extra_link_args=link_flags,
         )
     else:
         ext = CppExtension(
@@ -52,6 +58,7 @@ def torch_extensions():
             sources,
             include_dirs=[os.path.join(ROOT, "csrc")],
             extra_compile_args={"cxx": cxx_flags},
+            extra_link_args=link_flags,
         )
     return [ext]
 

@@ -2,7 +2,10 @@
 // the CPU and CUDA kernels. Kernels register themselves per dispatch key in
 // csrc/cpu/*.cpp and csrc/cuda/*.cu.
 #include <Python.h>
+#include <ATen/Parallel.h>
 #include <torch/library.h>
+
+#include <atomic>
 
 #include "symsatnet.h"
 
@@ -111,9 +114,24 @@ void check_adjoint_args(const at::Tensor& weights, const char* name, bool square
               "adjoint solve)");
 }
 
+// How many threads at::parallel_for really runs in this library (the kernels split
+// their batch with it): 1 where the build lost OpenMP, whatever torch.set_num_threads
+// says. Tests check it against torch.get_num_threads().
+int64_t parallel_threads() {
+  std::atomic<int64_t> widest{1};
+  at::parallel_for(0, 1024, 1, [&](int64_t, int64_t) {
+    const int64_t used = at::get_thread_num() + 1;
+    int64_t seen = widest.load();
+    while (used > seen && !widest.compare_exchange_weak(seen, used)) {
+    }
+  });
+  return widest.load();
+}
+
 }  // namespace symsatnet
 
 TORCH_LIBRARY(symsatnet, m) {
+  m.def("parallel_threads() -> int", &symsatnet::parallel_threads);
   m.def(
       "mix_forward(Tensor C, Tensor z, Tensor is_input, Tensor V_init, Tensor order, "
       "int max_iter, float eps, float prox_lam) -> (Tensor V, Tensor z_out, Tensor gnorm, Tensor sweeps)");

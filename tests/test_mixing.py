@@ -172,6 +172,37 @@ def test_deterministic_under_seed(form):
     assert torch.equal(a, b)
 
 
+def test_kernels_use_the_threads_torch_is_given():
+    # The kernels split the batch with at::parallel_for, an OpenMP pragma in ATen's
+    # headers: a build without -fopenmp runs it on one thread whatever the setting.
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            assert torch.ops.symsatnet.parallel_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_thread_count_changes_nothing(form):
+    weights, z, given = make_problem(form, n=20, aux=3, batch=7, seed=29)
+    weights.requires_grad_()
+    before = torch.get_num_threads()
+    results = []
+    try:
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            weights.grad = None
+            out = solve(form, weights, z, given, k=20, max_iter=15, eps=0.0)
+            (out * torch.arange(20.0, dtype=out.dtype)).sum().backward()
+            results.append((out.detach(), weights.grad.clone()))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+
+
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("isa", ["baseline", "avx2"])
 def test_instruction_sets_agree(form, isa, monkeypatch):

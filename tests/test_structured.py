@@ -145,6 +145,33 @@ def test_instruction_sets_agree(isa, k, monkeypatch):
     assert_paths_agree(Wreath(Symmetric(2), Symmetric(3)), 2, "free", k=k)
 
 
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("kernel", ["dense", "structured"])
+def test_thread_count_changes_nothing(kernel, two_threads):
+    # Each batch item is solved by one thread: splitting the batch over 2 threads must
+    # give bit-identical outputs and gradients (a shared buffer would not).
+    dense, fast = make_pair(sudoku_group(2), 2, "tied", k=20, max_iter=15, eps=0.0)
+    layer = dense if kernel == "dense" else fast
+    gen = torch.Generator().manual_seed(11)
+    z = torch.rand(7, 64, generator=gen, dtype=torch.float64)
+    given_mask = torch.rand(7, 64, generator=gen) < 0.4
+    weights = torch.randn(7, 64, generator=gen, dtype=torch.float64)
+    out_two, _, grads_two = run(layer, z, given_mask, weights)
+    torch.set_num_threads(1)
+    layer.zero_grad(set_to_none=True)
+    out_one, _, grads_one = run(layer, z, given_mask, weights)
+    assert torch.equal(out_one, out_two)
+    for one, two in zip(grads_one, grads_two):
+        assert torch.equal(one, two)
+
+
 def test_float32_paths_agree():
     dense, fast = make_pair(sudoku_group(2), 0, "free", k=8, max_iter=20, eps=0.0, dtype=torch.float32)
     z = torch.rand(4, 64, generator=torch.Generator().manual_seed(1))

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <new>
 #include <vector>
 
 #include "simd.h"
@@ -19,6 +20,27 @@ namespace cpu {
 constexpr int64_t kPad = 16;  // the rank is padded to a multiple of this
 
 inline int64_t padded_rank(int64_t k) { return (k + kPad - 1) / kPad * kPad; }
+
+// Working buffers start on a cache line, so a padded row (a multiple of 64 bytes) is
+// whole cache lines and a 64-byte vector never straddles two: std::vector's 16-byte
+// alignment made every access of a row a split load or store.
+template <typename T>
+struct CacheAligned {
+  using value_type = T;
+  static constexpr std::align_val_t kAlign{64};
+  CacheAligned() = default;
+  template <typename U>
+  CacheAligned(const CacheAligned<U>&) {}
+  T* allocate(std::size_t count) {
+    return static_cast<T*>(::operator new(count * sizeof(T), kAlign));
+  }
+  void deallocate(T* ptr, std::size_t) { ::operator delete(ptr, kAlign); }
+  template <typename U>
+  bool operator==(const CacheAligned<U>&) const { return true; }
+};
+
+template <typename T>
+using aligned_vector = std::vector<T, CacheAligned<T>>;
 
 // 64-byte vectors through GCC/Clang vector extensions: each instruction-set entry
 // point compiles them to its own registers (one zmm, two ymm, four xmm).

@@ -116,8 +116,9 @@ SYMSATNET_INLINE int solve_item(const Problem<T>& p, const bool* is_input, T* X,
                                 const T* V, T* gnorm, const T* W) {
   const int64_t N = p.N, m = p.m, kp = p.kp;
   const int64_t width = dense ? N : m;  // length of a weight row
-  std::vector<T> G(kBlock * kp), D(kBlock * kp), zero_row(width, T(0));
-  std::vector<T> Y(dense ? 0 : m * kp), sq(dense ? 0 : N);
+  aligned_vector<T> G(kBlock * kp), D(kBlock * kp), zero_row(width, T(0));
+  aligned_vector<T> Y(dense ? 0 : m * kp);
+  std::vector<T> sq(dense ? 0 : N);
   std::vector<int64_t> outputs;
   outputs.reserve(N);
   for (int64_t pos = 0; pos < N; ++pos) {

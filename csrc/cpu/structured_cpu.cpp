@@ -270,7 +270,7 @@ SYMSATNET_INLINE int solve_item(const Plan<T>& p, const bool* is_input, T* X, co
                                 T* gnorm, const T* W) {
   constexpr int L = VB / sizeof(T);
   const int64_t kp = p.kp, n = p.n;
-  std::vector<T> G(kp), D(kp);
+  aligned_vector<T> G(kp), D(kp);
   std::vector<int64_t> outputs;
   outputs.reserve(p.N);
   for (int64_t pos = 0; pos < p.N; ++pos) {
@@ -400,7 +400,8 @@ template <typename T, int VB>
 SYMSATNET_INLINE void forward_range(const Batch<T>& a, int64_t begin, int64_t end) {
   const Plan<T>& p = a.p;
   const int64_t N = p.N, kp = p.kp;
-  std::vector<T> scratch(kp), X(p.rows * kp);
+  std::vector<T> scratch(kp);
+  aligned_vector<T> X(p.rows * kp);
   for (int64_t b = begin; b < end; ++b) {
     init_item(a.z + b * N, a.is_input + b * N, a.V_init + b * N * a.k, N, a.k, kp, X.data(),
               scratch);
@@ -414,7 +415,7 @@ template <typename T, int VB>
 SYMSATNET_INLINE void adjoint_range(const Batch<T>& a, int64_t begin, int64_t end) {
   const Plan<T>& p = a.p;
   const int64_t N = p.N, kp = p.kp;
-  std::vector<T> X(p.rows * kp);
+  aligned_vector<T> X(p.rows * kp);
   for (int64_t b = begin; b < end; ++b) {
     std::fill(X.begin(), X.end(), T(0));
     solve_item<T, VB, true>(p, a.is_input + b * N, X.data(), a.V + b * N * kp, a.gnorm + b * N,
@@ -427,7 +428,7 @@ template <typename T, int VB>
 SYMSATNET_INLINE void pairings_range(const Batch<T>& a, int64_t begin, int64_t end) {
   const Plan<T>& p = a.p;
   const int64_t N = p.N, kp = p.kp;
-  std::vector<T> XV(p.rows * kp), XU(p.rows * kp);
+  aligned_vector<T> XV(p.rows * kp), XU(p.rows * kp);
   for (int64_t b = begin; b < end; ++b) {
     std::copy(a.V + b * N * kp, a.V + (b + 1) * N * kp, XV.begin());
     std::copy(a.U + b * N * kp, a.U + (b + 1) * N * kp, XU.begin());
