@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 from puzzles.datafile import DatasetError
 
 from .training.loop import Settings, TrainingError, train
-from .training.models import DEFAULT_LR, MODELS, TRUTH_MODES
+from .training.models import DEFAULT_LR, KERNELS, MODELS, TRUTH_MODES
 from .training.tasks import TASKS
 
 PROGRAM = "symsatnet-train"
@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--truth", choices=TRUTH_MODES,
                         help=f"SymSATNet truth row: 'tied' (one coefficient per point orbit, default) or "
                              f"'free' (n entries, as published)")
+    parser.add_argument("--kernel", choices=KERNELS,
+                        help="SymSATNet solver kernel: 'auto' (default: the structured fast path where the group "
+                             "allows it), 'dense' or 'structured'; may change on --resume")
     parser.add_argument("--eval-batch", type=int, dest="eval_batch", help="batch size of evaluation (default 100)")
     parser.add_argument("--auto-epochs", type=int, dest="auto_epochs",
                         help="symsatnet-auto: plain epochs before discovery (default 10 Sudoku, 20 cube)")

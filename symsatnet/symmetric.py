@@ -26,7 +26,8 @@ __all__ = ["CSATNet", "SymSATNet"]
 
 #: How the truth row C[0, 1:n+1] is parametrised (see SymSATNet).
 TRUTH_MODES = ("free", "tied")
-_KERNELS = ("auto", "dense", "structured")
+#: Solver kernels of SymSATNet (see its ``kernel`` argument).
+KERNELS = ("auto", "dense", "structured")
 
 
 def _check_count(value: object, what: str, minimum: int) -> int:
@@ -242,7 +243,7 @@ class SymSATNet(_CFormLayer):
         super().__init__(k, max_iter, eps, prox_lam)
         self.n = _check_count(n, "n", 1)
         self.aux = _check_count(aux, "aux", 0)
-        self.kernel = self._check_kernel(kernel, group)
+        self._kernel = self._check_kernel(kernel, group)
         # Derived once here (numpy work), so forward only reads attributes and traces cleanly.
         self._tables = structured.structure(group)
         if truth not in TRUTH_MODES:
@@ -267,10 +268,20 @@ class SymSATNet(_CFormLayer):
         """The permutation group tying the problem block."""
         return self.space.group
 
+    @property
+    def kernel(self) -> str:
+        """The solver kernel, ``'auto'``, ``'dense'`` or ``'structured'`` (see the constructor).
+        It may be changed at any time; ``'structured'`` on a group outside the family raises."""
+        return self._kernel
+
+    @kernel.setter
+    def kernel(self, kernel: str) -> None:
+        self._kernel = self._check_kernel(kernel, self.group)
+
     @staticmethod
     def _check_kernel(kernel: str, group: Group) -> str:
-        if kernel not in _KERNELS:
-            raise ValueError(f"kernel must be one of {_KERNELS}, got {kernel!r}")
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
         if kernel == "structured" and isinstance(group, Group) and structured.structure(group) is None:
             raise ValueError(
                 f"kernel='structured' needs a group built from Symmetric, Trivial and Wreath factors "
@@ -391,7 +402,7 @@ class SymSATNet(_CFormLayer):
         super().set_extra_state(state)
         # Files saved before the kernel option existed used the dense kernel's results,
         # which 'auto' reproduces up to rounding.
-        self.kernel = self._check_kernel(state.get("kernel", "auto"), self.group)
+        self.kernel = state.get("kernel", "auto")
 
     @classmethod
     def _from_config(cls, config: dict[str, Any]) -> "SymSATNet":

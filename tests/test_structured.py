@@ -243,6 +243,15 @@ def test_structured_kernel_needs_a_family_group():
     assert not SymSATNet(729, sudoku_group(3), kernel="dense").uses_structured()
     # 17 aggregates read and 17 written per update against a dense row of 65: not worth it.
     assert not SymSATNet(64, sudoku_group(2)).uses_structured()
+    # Assigning the kernel later is checked the same way.
+    layer = SymSATNet(5, Cyclic(5))
+    with pytest.raises(ValueError, match="structured"):
+        layer.kernel = "structured"
+    with pytest.raises(ValueError, match="kernel"):
+        layer.kernel = "fast"
+    assert layer.kernel == "auto"
+    layer.kernel = "dense"
+    assert layer.kernel == "dense"
 
 
 def test_kernel_is_kept_in_the_state_dict(tmp_path):

@@ -183,6 +183,27 @@ def test_resume_errors(tmp_path, capsys):
     assert "not a readable checkpoint" in _error_line(capsys)
 
 
+def test_kernel_option(tmp_path, capsys):
+    # The two kernels solve the same problem: same losses up to rounding; the structured
+    # one is the default for the Sudoku group, and a resumed run may switch.
+    assert run(tmp_path / "dense", "--kernel", "dense", epochs=2) == 0
+    assert run(tmp_path / "fast", epochs=2) == 0
+    dense, fast = rows(tmp_path / "dense"), rows(tmp_path / "fast")
+    for one, other in zip(dense, fast):
+        assert one["train_loss"] == pytest.approx(other["train_loss"], rel=1e-4)
+    from puzzles.training.loop import layer_from_checkpoint, load_checkpoint
+
+    layer = layer_from_checkpoint(load_checkpoint(tmp_path / "dense" / "checkpoint.pt"))
+    assert layer.kernel == "dense" and not layer.uses_structured()
+    assert run(tmp_path / "dense", "--resume", "--kernel", "structured", epochs=3) == 0
+    layer = layer_from_checkpoint(load_checkpoint(tmp_path / "dense" / "checkpoint.pt"))
+    assert layer.kernel == "structured"
+    capsys.readouterr()
+    assert run(tmp_path / "plain", "--kernel", "dense", model="satnet-plain") == 1
+    assert "--kernel dense applies to the SymSATNet models" in _error_line(capsys)
+    assert not (tmp_path / "plain").exists()
+
+
 def test_evaluate_cli(tmp_path, capsys):
     assert run(tmp_path / "r") == 0
     capsys.readouterr()

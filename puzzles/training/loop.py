@@ -25,11 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from puzzles.datafile import DatasetError
+from symsatnet import SymSATNet
 
 from .models import (
     DEFAULT_AUTO_EPOCHS,
     DEFAULT_LR,
     DEFAULT_TRUTH,
+    KERNELS,
     MODELS,
     TRUTH_MODES,
     build_layer,
@@ -53,7 +55,7 @@ LOG_COLUMNS = (
     "train_sweeps", "clamped", "seconds", "eval_seconds",
 )
 # Settings a resumed run may change; everything else must match the checkpoint.
-RESUME_OVERRIDES = ("epochs", "device", "threads", "progress", "out", "force", "resume")
+RESUME_OVERRIDES = ("epochs", "device", "threads", "kernel", "progress", "out", "force", "resume")
 # What a setting missing from an older checkpoint meant, where that differs from today's
 # default: runs saved before --truth existed trained the published free truth row.
 LEGACY_SETTINGS = {"truth": "free"}
@@ -83,6 +85,9 @@ class Settings:
     threads: Optional[int] = None
     max_iter: int = 40
     truth: str = DEFAULT_TRUTH
+    # SymSATNet's solver kernel (symsatnet.SymSATNet's `kernel`): it changes the speed,
+    # not the results beyond rounding, so a resumed run may switch it.
+    kernel: str = "auto"
     auto_epochs: Optional[int] = None
     auto_candidates: int = 3
     auto_tolerance: float = 0.01
@@ -124,6 +129,10 @@ class Settings:
             raise TrainingError(f"--lr must be a positive number, got {settings.lr}")
         if settings.truth not in TRUTH_MODES:
             raise TrainingError(f"--truth must be one of {', '.join(TRUTH_MODES)}, got {settings.truth!r}")
+        if settings.kernel not in KERNELS:
+            raise TrainingError(f"--kernel must be one of {', '.join(KERNELS)}, got {settings.kernel!r}")
+        if settings.kernel != "auto" and settings.model in ("satnet-plain", "satnet-300aux"):
+            raise TrainingError(f"--kernel {settings.kernel} applies to the SymSATNet models, not {settings.model}")
         if settings.device not in ("cpu", "cuda"):
             raise TrainingError(f"--device must be cpu or cuda, got {settings.device!r}")
         return settings
@@ -511,7 +520,7 @@ class Run:
             if key in saved and saved[key] != getattr(self.settings, key):
                 raise TrainingError(
                     f"--{key.replace('_', '-')} {getattr(self.settings, key)} differs from the checkpoint's "
-                    f"{saved[key]}; a resumed run keeps its settings (only {', '.join('--' + k for k in ('epochs', 'device', 'threads'))} may change)"
+                    f"{saved[key]}; a resumed run keeps its settings (only {', '.join('--' + k for k in ('epochs', 'device', 'threads', 'kernel'))} may change)"
                 )
         merged = {key: saved.get(key, LEGACY_SETTINGS.get(key, value)) for key, value in self.settings.to_dict().items()}
         for key in RESUME_OVERRIDES:
@@ -525,6 +534,15 @@ class Run:
             if not torch.cuda.is_available():
                 raise TrainingError("--device cuda: no CUDA device is available (or torch was built without CUDA)")
             self.device = torch.device("cuda", self.dist.local_rank)
+
+    def _use_kernel(self, layer: nn.Module) -> None:
+        """Give a SymSATNet layer the --kernel of this run (a plain SATNet has one kernel)."""
+        if not isinstance(layer, SymSATNet):
+            return
+        try:
+            layer.kernel = self.settings.kernel
+        except ValueError as error:
+            raise TrainingError(f"--kernel {self.settings.kernel}: {error}") from None
 
     def _new_optimizer(self, layer: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.Adam(layer.parameters(), lr=self.settings.lr)
@@ -638,7 +656,6 @@ class Run:
     def _discover(self, state: RunState, splits: Splits) -> None:
         """SymSATNet-Auto: find the group of the plain layer's C and continue with it tied."""
         from symsatnet.discovery import closed_orbitals, discover
-        from symsatnet.symmetric import SymSATNet
 
         settings, n = self.settings, self.task.n
         C = state.layer.matrix().detach().cpu().double()
@@ -669,6 +686,7 @@ class Run:
         candidate, tied, accuracy = chosen
         self.log(f"continuing with SymSATNet({candidate.expression}), {candidate.num_parameters} orbital "
                  f"coefficients, from epoch {state.epoch + 1}")
+        self._use_kernel(tied)
         state.layer = tied
         state.optimizer = self._new_optimizer(tied)
         state.phase = "symmetric"
@@ -705,6 +723,7 @@ class Run:
         settings = self.settings
         splits = load_data(settings, self.task, self.dir, self.dist, self.log)
         state = self._restored_state(checkpoint) if checkpoint else self._fresh_state()
+        self._use_kernel(state.layer)
         if checkpoint:
             self.log(f"resuming {self.dir} after epoch {state.epoch} ({state.layer.__class__.__name__})")
             if self.dist.main:

@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from symsatnet import CSATNet, SATNet, SymSATNet
-from symsatnet.symmetric import TRUTH_MODES
+from symsatnet.symmetric import KERNELS, TRUTH_MODES
 from symsatnet.groups import parse_group
 
 from .tasks import Task
@@ -96,4 +96,4 @@ def parameter_count(layer: nn.Module) -> int:
     return sum(parameter.numel() for parameter in layer.parameters())
 
 
-__all__ = ["DEFAULT_AUTO_EPOCHS", "DEFAULT_LR", "DEFAULT_TRUTH", "TRUTH_MODES", "MODELS", "build_layer", "initial_config", "layer_config", "layer_size", "parameter_count"]
+__all__ = ["DEFAULT_AUTO_EPOCHS", "DEFAULT_LR", "DEFAULT_TRUTH", "KERNELS", "TRUTH_MODES", "MODELS", "build_layer", "initial_config", "layer_config", "layer_size", "parameter_count"]
