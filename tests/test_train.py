@@ -77,6 +77,15 @@ def test_resume_gives_identical_results(tmp_path, model):
     if model == "symsatnet-auto":
         assert [row["layer"] for row in rows(tmp_path / "resumed")] == ["SATNet", "SymSATNet"]
         assert "found" in (tmp_path / "resumed" / "run.log").read_text()
+        # The searched matrix is kept, and discovery on it finds the run's group again.
+        from symsatnet.discovery import discover
+
+        matrix = np.load(tmp_path / "resumed" / "plain_matrix.npy")
+        assert matrix.shape == (64, 64)
+        checkpoint = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
+        settings = checkpoint["settings"]
+        found = discover(matrix, rtol=settings["discover_rtol"], max_err=settings["discover_max_err"], diagonal="ignore")
+        assert found.expression == checkpoint["discovery"]["search"]["group"]
 
 
 def test_data_parallel_matches_single_process(tmp_path):

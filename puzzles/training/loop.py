@@ -659,6 +659,13 @@ class Run:
 
         settings, n = self.settings, self.task.n
         C = state.layer.matrix().detach().cpu().double()
+        if self.dist.main:
+            # The searched matrix, kept so discovery can be rerun with other settings
+            # (`symsatnet discover DIR/plain_matrix.npy`) after the plain layer is gone.
+            temporary = self.dir / ".plain_matrix.npy.partial"
+            with open(temporary, "wb") as stream:
+                np.save(stream, C[1 : n + 1, 1 : n + 1].numpy())
+            os.replace(temporary, self.dir / "plain_matrix.npy")
         self.log(f"epoch {state.epoch}: looking for the symmetry of the learned {n}x{n} matrix "
                  f"({settings.discover_method}, rtol={settings.discover_rtol}, max_err={settings.discover_max_err})")
         found = discover(C[1 : n + 1, 1 : n + 1].numpy(), rtol=settings.discover_rtol,
