@@ -65,7 +65,11 @@ Thresholds and why they have these defaults:
     most min(K_G, K_H) terms, which is small for the groups of interest, while a matrix
     without product structure needs almost all of them.
 
-Selection. Every candidate's error is measured on the whole normalised matrix. Among
+Selection. The top node's options are joined by their coarsenings: the groups one or two
+steps up in which two neighbouring factors A, B of a product are tied into Wreath(B, A)
+(each node picks a single group, so a barely significant finer structure deep in the
+search would otherwise hide the coarser group from the selection). Every candidate's error
+is measured on the whole normalised matrix. Among
 those with error at most ``max_err`` that (a) pass the significance test against the
 reference -- the structural candidate that leaves the least residual per degree of freedom
 while keeping at least half of the independent entries as residual -- (b) pass the
@@ -692,6 +696,69 @@ _PRODUCT_SPLITS = 3
 _WREATHS = 3
 
 
+# Rounds of factor merges and most supergroups proposed for the final selection (see
+# _coarsenings): the Sudoku group is one merge from its largest near-miss subgroups.
+_MERGE_ROUNDS = 2
+_MERGE_LIMIT = 48
+
+
+def _product_factors(group: G.Group) -> list[G.Group]:
+    """The factors of a product with nested products flattened (products fold from the
+    left, so Product(A, Product(B, C)) and Product(A, B, C) number points alike)."""
+    if not isinstance(group, G.Product):
+        return [group]
+    return [factor for child in group._arguments() for factor in _product_factors(child)]
+
+
+def _product(factors: list[G.Group]) -> G.Group:
+    return factors[0] if len(factors) == 1 else G.Product(*factors)
+
+
+def _merges(group: G.Group) -> list[G.Group]:
+    """Groups that contain ``group``, one step up: two neighbouring factors A, B of a product
+    become Wreath(B, A) (blocks numbered by A, points inside by B, as in Product(A, B), which
+    is its subgroup of A acting on all blocks alike), at any depth of the expression."""
+    if isinstance(group, G.Product):
+        factors = _product_factors(group)
+        merged = [_product(factors[:i] + [G.Wreath(factors[i + 1], factors[i])] + factors[i + 2 :])
+                  for i in range(len(factors) - 1)]
+        for i, factor in enumerate(factors):
+            merged += [_product(factors[:i] + [other] + factors[i + 1 :]) for other in _merges(factor)]
+        return merged
+    if isinstance(group, G.Wreath):
+        inner, outer = group._arguments()
+        return [G.Wreath(other, outer) for other in _merges(inner)] + [G.Wreath(inner, other) for other in _merges(outer)]
+    if isinstance(group, G.DirectSum):
+        parts = list(group._arguments())
+        return [G.DirectSum(*(parts[:i] + [other] + parts[i + 1 :])) for i, part in enumerate(parts) for other in _merges(part)]
+    return []
+
+
+def _coarsenings(groups: Sequence[G.Group], rounds: int = _MERGE_ROUNDS, limit: int = _MERGE_LIMIT) -> list[G.Group]:
+    """Supergroups of ``groups`` by up to ``rounds`` factor merges (``_merges``), at most
+    ``limit`` of them, for the final selection to weigh.
+
+    Each node of the search picks one group, and where a finer structure is barely
+    significant there (a product of band and row-in-band permutations instead of the
+    wreath that ties them), the coarser group is never offered at the top. The top-level
+    selection sees the whole matrix, with its noise reference, the structure floor and the
+    unimodality check, and can take the coarser group when the structure it hides is small.
+    """
+    seen = set(groups)
+    found: list[G.Group] = []
+    frontier = list(groups)
+    for _ in range(rounds):
+        following = []
+        for group in frontier:
+            for merged in _merges(group):
+                if merged not in seen and len(found) < limit:
+                    seen.add(merged)
+                    found.append(merged)
+                    following.append(merged)
+        frontier = following
+    return found
+
+
 def _factor_group(factors: np.ndarray, settings: _Settings) -> G.Group:
     """The group of a factor stack; factors spanning every matrix only allow the trivial group.
 
@@ -904,7 +971,8 @@ def discover(
 
     sources: dict[G.Group, str] = {}
     if method in ("symfind", "both"):
-        for group in _options(matrix[None], settings):
+        options = _options(matrix[None], settings)
+        for group in options + _coarsenings(options):
             sources.setdefault(group, "symfind")
     if method in ("graph", "both"):
         # A graph group with the same orbitals as a symfind group adds nothing but a less

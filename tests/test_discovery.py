@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from symsatnet import discovery as D
 from symsatnet import groups as G
 from symsatnet.discovery import Discovery, closed_orbitals, discover, planted_matrix, projection_error
 
@@ -223,3 +224,39 @@ def test_learned_like_noise_keeps_the_sudoku_group(seed):
     found = discover(matrix + noise, rtol=0.5, max_err=0.5, diagonal="ignore")
     assert found.num_parameters == group.num_orbitals
     assert np.array_equal(found.orbitals, closed_orbitals(group))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_small_systematic_structure_does_not_split_the_group(seed):
+    # A learned matrix can carry structure that is systematic but small next to its noise:
+    # here 4x4 Sudoku values plus 10% on the pairs "other band, same row in its band" (a
+    # structure of the product of band and row-in-band permutations, not of the wreath)
+    # plus 30% independent noise. The row factor's averages are nearly noise-free, so the
+    # significance test alone split the rows and returned a 24-orbital subgroup for every
+    # seed; with the structure floor (rtol / 2) and the coarsening proposals of the final
+    # selection the 18-orbital Sudoku group comes back.
+    group = G.sudoku_group(2)
+    n = group.degree
+    row = np.arange(n) // 16
+    band, position = row // 2, row % 2
+    pairs = (band[:, None] != band[None, :]) & (position[:, None] == position[None, :])
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(size=group.num_orbitals)[np.asarray(group.orbitals())]
+    scale = np.sqrt(np.mean(matrix**2))
+    matrix = matrix + 0.1 * scale * pairs + 0.3 * scale * rng.normal(size=(n, n))
+    found = discover((matrix + matrix.T) / 2, rtol=0.5, max_err=0.5)
+    assert np.array_equal(found.orbitals, closed_orbitals(group))
+
+
+def test_coarsenings_are_supergroups():
+    # Every proposed merge contains the group it came from: the group's generators keep
+    # each closed orbital of the merge.
+    base = G.Product(G.Symmetric(2), G.Product(G.Symmetric(3), G.Trivial(2)))
+    proposals = D._coarsenings([base])
+    assert G.Product(G.Wreath(G.Symmetric(3), G.Symmetric(2)), G.Trivial(2)) in proposals
+    assert G.Product(G.Symmetric(2), G.Wreath(G.Trivial(2), G.Symmetric(3))) in proposals
+    for merged in proposals:
+        labels = closed_orbitals(merged)
+        for perm in base.generators():
+            assert np.array_equal(labels[np.ix_(perm, perm)], labels)
+        assert labels.max() <= closed_orbitals(base).max()
