@@ -4,8 +4,8 @@
 10,000 generated puzzles, 9:1 split, batch 40, lr 4e-2; 10 of its 100 epochs) take about
 two minutes on two CPU cores (112 s of training and evaluation measured for these 10 epochs
 of the full run in docs/results.md) and reach a held-out board accuracy of 0.996 after the
-second epoch and 0.998 from the third. Everything goes to ``runs/demo`` (replaced on every run): the data set, logs,
-checkpoint and ``learning_curve.png``.
+second epoch and 0.998 from the third. Everything goes to ``runs/demo`` (replaced on every
+run): the data set, logs, checkpoint and ``learning_curve.png``.
 """
 
 from __future__ import annotations

@@ -659,16 +659,17 @@ class Run:
 
         settings, n = self.settings, self.task.n
         C = state.layer.matrix().detach().cpu().double()
+        problem_block = C[1 : n + 1, 1 : n + 1].numpy()
         if self.dist.main:
             # The searched matrix, kept so discovery can be rerun with other settings
             # (`symsatnet discover DIR/plain_matrix.npy`) after the plain layer is gone.
             temporary = self.dir / ".plain_matrix.npy.partial"
             with open(temporary, "wb") as stream:
-                np.save(stream, C[1 : n + 1, 1 : n + 1].numpy())
+                np.save(stream, problem_block)
             os.replace(temporary, self.dir / "plain_matrix.npy")
         self.log(f"epoch {state.epoch}: looking for the symmetry of the learned {n}x{n} matrix "
                  f"({settings.discover_method}, rtol={settings.discover_rtol}, max_err={settings.discover_max_err})")
-        found = discover(C[1 : n + 1, 1 : n + 1].numpy(), rtol=settings.discover_rtol,
+        found = discover(problem_block, rtol=settings.discover_rtol,
                          max_err=settings.discover_max_err, method=settings.discover_method, diagonal="ignore")
         self.log(f"found {found.expression} with {found.num_parameters} parameters, "
                  f"relative projection error {found.error:.4f} ({found.seconds:.1f} s)")
