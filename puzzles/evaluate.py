@@ -5,7 +5,8 @@ Example::
     python -m puzzles.evaluate runs/9x9-symsatnet-seed0/checkpoint.pt test.npz --predictions pred.npy
 
 Cell accuracy counts the cells to predict (non-given cells, hidden facelets); board
-accuracy the boards with every cell right. ``--predictions`` writes the completed boards
+accuracy the boards with every cell right. For the cube it also breaks the accuracy down
+by kind of hidden facelet (``puzzles.cube.error_breakdown``). ``--predictions`` writes the completed boards
 in the data set's own layout (Sudoku: int8 (count, side, side), values 1..side; cube:
 int8 (count, 54) colours). Exit status: 0 done, 1 bad input, 2 usage error.
 """
@@ -59,7 +60,12 @@ def evaluate_checkpoint(
         "epoch": int(checkpoint["epoch"]),
         "layer": checkpoint["layer_config"].get("layer"),
     }
-    return metrics, task.boards(predicted)
+    boards = task.boards(predicted)
+    if task.name == "cube":
+        from .cube import error_breakdown
+
+        metrics["breakdown"] = error_breakdown(dataset.puzzles, dataset.solutions, boards)
+    return metrics, boards
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +101,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         print(f"board accuracy {metrics['board_accuracy']:.4f}  cell accuracy {metrics['cell_accuracy']:.4f}  "
               f"({metrics['count']} examples, {metrics['layer']} after epoch {metrics['epoch']})")
+        for name, part in metrics.get("breakdown", {}).items():
+            accuracy = "-" if part["accuracy"] is None else f"{part['accuracy']:.4f}"
+            print(f"  {name:<17} {accuracy:>7}  ({part['count']})")
         if args.predictions:
             print(f"predictions written to {args.predictions}")
     return 0

@@ -22,6 +22,7 @@ from puzzles.cube import (
     DatasetError,
     bit_index,
     bits_to_state,
+    error_breakdown,
     facelet_kind,
     generate_dataset,
     is_input_mask,
@@ -388,3 +389,35 @@ def test_hidden_corners_follow_the_published_rule():
         if len(twice) == 2:
             first, second = (set(solution[CORNERS[c]].tolist()) for c in twice)
             assert visible[0] not in second or visible[1] not in first
+
+
+def test_error_breakdown_counts_each_kind_of_hidden_facelet(dataset):
+    puzzles, solutions = dataset.puzzles, dataset.solutions
+    count = len(puzzles)
+    perfect = error_breakdown(puzzles, solutions, solutions)
+    assert perfect["corner_alone"]["count"] + perfect["corner_paired"]["count"] == 3 * count
+    assert perfect["edge"]["count"] == perfect["centre"]["count"] == count
+    assert perfect["corners_distinct"]["count"] + perfect["corners_paired"]["count"] == count
+    assert all(part["accuracy"] == 1.0 for part in perfect.values() if part["count"])
+    # The published rule pairs hidden facelets on one corner in part of the boards.
+    assert perfect["corner_paired"]["count"] == 2 * perfect["corners_paired"]["count"] > 0
+
+    predictions = solutions.copy()
+    wrong = lambda board, f: (solutions[board, f] + 1) % 6  # noqa: E731
+    paired_board = next(b for b in range(count) if any((puzzles[b, c] == HIDDEN).sum() == 2 for c in CORNERS))
+    corner = next(c for c in CORNERS if (puzzles[paired_board, c] == HIDDEN).sum() == 2)
+    facelet_paired = int(corner[puzzles[paired_board, corner] == HIDDEN][0])
+    predictions[paired_board, facelet_paired] = wrong(paired_board, facelet_paired)
+    other = next(b for b in range(count) if all((puzzles[b, c] == HIDDEN).sum() < 2 for c in CORNERS))
+    centre = int(CENTRES[puzzles[other, CENTRES] == HIDDEN][0])
+    predictions[other, centre] = wrong(other, centre)
+    visible = int(np.flatnonzero(puzzles[other] != HIDDEN)[0])
+    predictions[other, visible] = wrong(other, visible)  # not a completion error: not counted
+    result = error_breakdown(puzzles, solutions, predictions)
+    assert result["corner_paired"]["accuracy"] == pytest.approx(1 - 1 / perfect["corner_paired"]["count"])
+    assert result["corner_alone"]["accuracy"] == 1.0 and result["edge"]["accuracy"] == 1.0
+    assert result["centre"]["accuracy"] == pytest.approx(1 - 1 / count)
+    assert result["corners_paired"]["accuracy"] == pytest.approx(1 - 1 / perfect["corners_paired"]["count"])
+    assert result["corners_distinct"]["accuracy"] == pytest.approx(1 - 1 / perfect["corners_distinct"]["count"])
+    with pytest.raises(ValueError, match="must all have shape"):
+        error_breakdown(puzzles, solutions, solutions[:, :53])

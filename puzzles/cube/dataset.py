@@ -241,3 +241,48 @@ __all__ = [
     "save_dataset",
     "scramble",
 ]
+
+
+def error_breakdown(puzzles: np.ndarray, solutions: np.ndarray, predictions: np.ndarray) -> dict:
+    """Where completions go wrong: accuracy per kind of hidden facelet, and board accuracy
+    per arrangement of the hidden corner facelets.
+
+    Hidden corner facelets are split into those alone on their corner ("corner_alone") and
+    those sharing it with a second hidden one ("corner_paired"). Board accuracy is given for
+    the boards whose hidden corner facelets are on distinct corners ("corners_distinct") and
+    for those with a pair on one corner ("corners_paired"). Each entry is
+    ``{"count": ..., "accuracy": ...}`` (accuracy None for a count of 0).
+    """
+    puzzles, solutions, predictions = (np.asarray(a) for a in (puzzles, solutions, predictions))
+    if not (puzzles.shape == solutions.shape == predictions.shape) or puzzles.ndim != 2 or puzzles.shape[1] != FACELETS:
+        raise ValueError(
+            f"puzzles, solutions and predictions must all have shape (count, {FACELETS}), got "
+            f"{puzzles.shape}, {solutions.shape} and {predictions.shape}"
+        )
+    hidden = puzzles == HIDDEN
+    right = predictions == solutions
+    corner_of = np.full(FACELETS, -1)
+    for index, stickers in enumerate(CORNERS):
+        corner_of[stickers] = index
+    # Hidden facelets per corner, per board: (count, 8).
+    per_corner = np.stack([hidden[:, stickers].sum(axis=1) for stickers in CORNERS], axis=1)
+    is_corner = corner_of >= 0
+    shares = np.zeros_like(hidden)
+    shares[:, is_corner] = per_corner[:, corner_of[is_corner]] >= 2
+    masks = {
+        "corner_alone": hidden & is_corner & ~shares,
+        "corner_paired": hidden & shares,
+        "edge": hidden & np.isin(np.arange(FACELETS), EDGE_FACELETS),
+        "centre": hidden & np.isin(np.arange(FACELETS), CENTRES),
+    }
+
+    def entry(selected: np.ndarray, ok: np.ndarray) -> dict:
+        count = int(selected.sum())
+        return {"count": count, "accuracy": float(ok[selected].mean()) if count else None}
+
+    result = {name: entry(mask, right) for name, mask in masks.items()}
+    board_right = (right | ~hidden).all(axis=1)
+    paired = (per_corner >= 2).any(axis=1)
+    result["corners_distinct"] = entry(~paired, board_right)
+    result["corners_paired"] = entry(paired, board_right)
+    return result
