@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--truth", choices=TRUTH_MODES,
                         help=f"SymSATNet truth row: 'tied' (one coefficient per point orbit, default) or "
                              f"'free' (n entries, as published)")
+    parser.add_argument("--aux", type=int,
+                        help="auxiliary variables (default: 300 for satnet-300aux, 0 otherwise, as published)")
     parser.add_argument("--kernel", choices=KERNELS,
                         help="SymSATNet solver kernel: 'auto' (default: the structured fast path where the group "
                              "allows it), 'dense' or 'structured'; may change on --resume")

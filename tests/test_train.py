@@ -42,6 +42,27 @@ def test_published_defaults():
     assert (settings.batch, settings.epochs, settings.count, settings.lr) == (40, 100, 10_000, 4e-2)
     assert DEFAULT_LR == {"satnet-plain": 2e-3, "satnet-300aux": 2e-3, "symsatnet": 4e-2, "symsatnet-auto": 2e-3}
     assert Settings(model="symsatnet-auto", task="cube").resolved().auto_epochs == 20
+    assert {model: Settings(model=model).resolved().aux for model in DEFAULT_LR} == {
+        "satnet-plain": 0, "satnet-300aux": 300, "symsatnet": 0, "symsatnet-auto": 0}
+
+
+@pytest.mark.parametrize("model", ["symsatnet", "symsatnet-auto", "satnet-plain"])
+def test_aux_option_adds_auxiliary_variables(tmp_path, capsys, model):
+    extra = ["--auto-epochs", "1"] if model == "symsatnet-auto" else []
+    assert run(tmp_path / "r", "--aux", "5", *extra, model=model, epochs=2) == 0
+    from puzzles.training.loop import layer_from_checkpoint, load_checkpoint
+
+    checkpoint = load_checkpoint(tmp_path / "r" / "checkpoint.pt")
+    layer = layer_from_checkpoint(checkpoint)
+    assert layer.aux == 5 and checkpoint["settings"]["aux"] == 5
+    assert type(layer).__name__ == ("SATNet" if model == "satnet-plain" else "SymSATNet")
+    assert layer.matrix().shape == (1 + 16 * 4 + 5,) * 2
+    assert all(np.isfinite(row["train_loss"]) for row in rows(tmp_path / "r"))
+    capsys.readouterr()
+    assert run(tmp_path / "r", "--resume", "--aux", "3", *extra, model=model, epochs=3) == 1
+    assert "--aux 3 differs from the checkpoint's 5" in _error_line(capsys)
+    assert run(tmp_path / "bad", "--aux", "-1", model=model) == 1
+    assert "--aux must be >= 0" in _error_line(capsys)
 
 
 @pytest.mark.parametrize("model", ["symsatnet", "satnet-plain"])

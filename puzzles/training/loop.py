@@ -29,6 +29,7 @@ from symsatnet import SymSATNet
 
 from .models import (
     DEFAULT_AUTO_EPOCHS,
+    DEFAULT_AUX,
     DEFAULT_LR,
     DEFAULT_TRUTH,
     KERNELS,
@@ -85,6 +86,8 @@ class Settings:
     threads: Optional[int] = None
     max_iter: int = 40
     truth: str = DEFAULT_TRUTH
+    # Auxiliary variables; None = the model's published number (DEFAULT_AUX).
+    aux: Optional[int] = None
     # SymSATNet's solver kernel (symsatnet.SymSATNet's `kernel`): it changes the speed,
     # not the results beyond rounding, so a resumed run may switch it.
     kernel: str = "auto"
@@ -114,13 +117,15 @@ class Settings:
             raise TrainingError(str(error)) from None
         if settings.lr is None:
             settings.lr = DEFAULT_LR[settings.model]
+        if settings.aux is None:
+            settings.aux = DEFAULT_AUX[settings.model]
         if settings.auto_epochs is None:
             settings.auto_epochs = DEFAULT_AUTO_EPOCHS[task.name]
         if settings.out is None:
             board = f"{task.box**2}x{task.box**2}" if task.name == "sudoku" else "cube"
             settings.out = os.path.join("runs", f"{board}-{settings.model}-seed{settings.seed}")
         for name, minimum in (("count", 3), ("epochs", 0), ("batch", 1), ("max_iter", 1), ("eval_batch", 1),
-                              ("corrupt", 0), ("seed", 0), ("auto_epochs", 0), ("auto_candidates", 1)):
+                              ("corrupt", 0), ("seed", 0), ("aux", 0), ("auto_epochs", 0), ("auto_candidates", 1)):
             if getattr(settings, name) < minimum:
                 raise TrainingError(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(settings, name)}")
         if settings.threads is not None and settings.threads < 1:
@@ -567,7 +572,8 @@ class Run:
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
         random.seed(seed)
-        config = initial_config(self.settings.model, self.task, self.settings.max_iter, self.settings.truth)
+        config = initial_config(self.settings.model, self.task, self.settings.max_iter, self.settings.truth,
+                                self.settings.aux)
         layer = build_layer(config).to(self.device)
         phase = "plain" if self.settings.model == "symsatnet-auto" else "fixed"
         return RunState(layer, self._new_optimizer(layer), phase=phase)

@@ -20,6 +20,9 @@ from .tasks import Task
 MODELS = ("satnet-plain", "satnet-300aux", "symsatnet", "symsatnet-auto")
 # Published learning rates (DESIGN.md §6).
 DEFAULT_LR = {"satnet-plain": 2e-3, "satnet-300aux": 2e-3, "symsatnet": 4e-2, "symsatnet-auto": 2e-3}
+# Published numbers of auxiliary variables; --aux changes them (an extension: auxiliary
+# variables let the relaxation express rules on more than two variables at a time).
+DEFAULT_AUX = {"satnet-plain": 0, "satnet-300aux": 300, "symsatnet": 0, "symsatnet-auto": 0}
 # Epochs of plain training before SymSATNet-Auto looks for its group.
 DEFAULT_AUTO_EPOCHS = {"sudoku": 10, "cube": 20}
 
@@ -32,8 +35,10 @@ DEFAULT_AUTO_EPOCHS = {"sudoku": 10, "cube": 20}
 DEFAULT_TRUTH = "tied"
 
 
-def initial_config(model: str, task: Task, max_iter: int, truth: str = DEFAULT_TRUTH) -> dict[str, Any]:
-    """Layer config of ``model`` at the start of training.
+def initial_config(
+    model: str, task: Task, max_iter: int, truth: str = DEFAULT_TRUTH, aux: int | None = None
+) -> dict[str, Any]:
+    """Layer config of ``model`` at the start of training (``aux`` None: the published number).
 
     SATNet-Plain (and the plain phase of SymSATNet-Auto) is the S-form layer with
     m = n + 1 clauses and no auxiliary variables, as in the published experiments
@@ -43,12 +48,15 @@ def initial_config(model: str, task: Task, max_iter: int, truth: str = DEFAULT_T
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
     if truth not in TRUTH_MODES:
         raise ValueError(f"unknown truth mode {truth!r}; choose one of {', '.join(TRUTH_MODES)}")
+    aux = DEFAULT_AUX[model] if aux is None else aux
+    if aux < 0:
+        raise ValueError(f"aux must be >= 0, got {aux}")
     settings = {"max_iter": max_iter}
     if model in ("satnet-plain", "symsatnet-auto"):
-        return {"layer": "SATNet", "n": task.n, "m": task.n + 1, "aux": 0, **settings}
+        return {"layer": "SATNet", "n": task.n, "m": task.n + 1 + aux, "aux": aux, **settings}
     if model == "satnet-300aux":
-        return {"layer": "SATNet", "n": task.n, "m": 600, "aux": 300, **settings}
-    return {"layer": "SymSATNet", "n": task.n, "aux": 0, "group": repr(task.group()), "truth": truth, **settings}
+        return {"layer": "SATNet", "n": task.n, "m": 600, "aux": aux, **settings}
+    return {"layer": "SymSATNet", "n": task.n, "aux": aux, "group": repr(task.group()), "truth": truth, **settings}
 
 
 def build_layer(config: dict[str, Any]) -> nn.Module:
@@ -96,4 +104,4 @@ def parameter_count(layer: nn.Module) -> int:
     return sum(parameter.numel() for parameter in layer.parameters())
 
 
-__all__ = ["DEFAULT_AUTO_EPOCHS", "DEFAULT_LR", "DEFAULT_TRUTH", "KERNELS", "TRUTH_MODES", "MODELS", "build_layer", "initial_config", "layer_config", "layer_size", "parameter_count"]
+__all__ = ["DEFAULT_AUTO_EPOCHS", "DEFAULT_AUX", "DEFAULT_LR", "DEFAULT_TRUTH", "KERNELS", "TRUTH_MODES", "MODELS", "build_layer", "initial_config", "layer_config", "layer_size", "parameter_count"]
