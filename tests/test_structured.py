@@ -168,8 +168,13 @@ def test_thread_count_changes_nothing(kernel, two_threads):
     layer.zero_grad(set_to_none=True)
     out_one, _, grads_one = run(layer, z, given_mask, weights)
     assert torch.equal(out_one, out_two)
-    for one, two in zip(grads_one, grads_two):
-        assert torch.equal(one, two)
+    # Per-item results (outputs, input gradients) are the kernels' own: bit-identical.
+    assert torch.equal(grads_one[3], grads_two[3])
+    # Parameter gradients sum over the batch; the dense path does that in one torch GEMM
+    # (einsum over batch and rank), whose blocking follows the thread count: seen to move
+    # aux-row gradients by one ulp (2.2e-16). A shared buffer would be off by far more.
+    for one, two in zip(grads_one[:3], grads_two[:3]):
+        torch.testing.assert_close(one, two, rtol=0, atol=1e-13)
 
 
 def test_float32_paths_agree():

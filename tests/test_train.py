@@ -47,8 +47,9 @@ def test_published_defaults():
 
 
 @pytest.mark.parametrize("model", ["symsatnet", "symsatnet-auto", "satnet-plain"])
-def test_aux_option_adds_auxiliary_variables(tmp_path, capsys, model):
+def test_aux_option_adds_auxiliary_variables(tmp_path, capsys, monkeypatch, model):
     extra = ["--auto-epochs", "1"] if model == "symsatnet-auto" else []
+    _symmetric_discovery(monkeypatch)
     assert run(tmp_path / "r", "--aux", "5", *extra, model=model, epochs=2) == 0
     from puzzles.training.loop import layer_from_checkpoint, load_checkpoint
 
@@ -82,11 +83,32 @@ def test_run_writes_logs_checkpoint_and_data(tmp_path, model):
     assert set(checkpoint["rng"]) == {"torch", "numpy", "python", "data_order"}
 
 
+def _symmetric_discovery(monkeypatch):
+    """Make discovery see the Sudoku-symmetric part of what it is given.
+
+    After one epoch on 48 puzzles the plain layer is nowhere near symmetric (projection
+    error ~0.99 against the 4x4 Sudoku group), and discovery rightly answers Trivial; the
+    training loop's switch to a tied layer needs a real group to exercise.
+    """
+    from symsatnet import discovery
+    from symsatnet.equivariant import Equivariant
+    from symsatnet.groups import sudoku_group
+
+    real, basis = discovery.discover, Equivariant(sudoku_group(2))
+
+    def discover(matrix, **options):
+        return real(basis.symmetrize(np.asarray(matrix)), **options)
+
+    monkeypatch.setattr(discovery, "discover", discover)
+    return discover
+
+
 @pytest.mark.parametrize("model", ["symsatnet", "symsatnet-auto"])
-def test_resume_gives_identical_results(tmp_path, model):
+def test_resume_gives_identical_results(tmp_path, monkeypatch, model):
     # symsatnet-auto switches to the discovered group after epoch 1, so the resumed
     # half starts from a checkpoint of the tied layer.
     extra = ["--auto-epochs", "1"] if model == "symsatnet-auto" else []
+    discover = _symmetric_discovery(monkeypatch)
     assert run(tmp_path / "straight", *extra, model=model, epochs=2) == 0
     assert run(tmp_path / "resumed", *extra, model=model, epochs=1) == 0
     assert run(tmp_path / "resumed", "--resume", *extra, model=model, epochs=2) == 0
@@ -99,8 +121,6 @@ def test_resume_gives_identical_results(tmp_path, model):
         assert [row["layer"] for row in rows(tmp_path / "resumed")] == ["SATNet", "SymSATNet"]
         assert "found" in (tmp_path / "resumed" / "run.log").read_text()
         # The searched matrix is kept, and discovery on it finds the run's group again.
-        from symsatnet.discovery import discover
-
         matrix = np.load(tmp_path / "resumed" / "plain_matrix.npy")
         assert matrix.shape == (64, 64)
         checkpoint = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)
@@ -232,6 +252,23 @@ def test_kernel_option(tmp_path, capsys):
     assert run(tmp_path / "plain", "--kernel", "dense", model="satnet-plain") == 1
     assert "--kernel dense applies to the SymSATNet models" in _error_line(capsys)
     assert not (tmp_path / "plain").exists()
+
+
+def test_auto_keeps_the_plain_layer_when_no_symmetry_is_found(tmp_path):
+    # A max_err no symmetric group meets leaves only a group that ties nothing.
+    options = ["--auto-epochs", "1", "--discover-max-err", "1e-12"]
+    assert run(tmp_path / "straight", *options, model="symsatnet-auto", epochs=3) == 0
+    logged = rows(tmp_path / "straight")
+    assert [(row["phase"], row["layer"]) for row in logged] == [("plain", "SATNet"), ("untied", "SATNet"), ("untied", "SATNet")]
+    assert len({row["parameters"] for row in logged}) == 1
+    found = json.loads((tmp_path / "straight" / "discovery.json").read_text())
+    assert found["kept_plain_layer"] is True and found["epoch"] == 1
+    assert "continuing with the plain layer" in (tmp_path / "straight" / "run.log").read_text()
+    # Discovery runs once: the resumed run neither repeats it nor differs.
+    assert run(tmp_path / "resumed", *options, model="symsatnet-auto", epochs=2) == 0
+    assert run(tmp_path / "resumed", "--resume", *options, model="symsatnet-auto", epochs=3) == 0
+    assert rows(tmp_path / "resumed") == logged
+    assert (tmp_path / "resumed" / "run.log").read_text().count("looking for the symmetry") == 1
 
 
 def test_evaluate_cli(tmp_path, capsys):

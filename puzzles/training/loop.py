@@ -698,24 +698,35 @@ class Run:
             weighed.append((candidate, tied, accuracy))
         chosen = _choose(weighed, settings.auto_tolerance)
         candidate, tied, accuracy = chosen
-        self.log(f"continuing with SymSATNet({candidate.expression}), {candidate.num_parameters} orbital "
-                 f"coefficients, from epoch {state.epoch + 1}")
-        self._use_kernel(tied)
-        state.layer = tied
-        state.optimizer = self._new_optimizer(tied)
-        state.phase = "symmetric"
+        # A group that ties nothing (Trivial, or products of Trivial) would only swap the
+        # S-form plain layer for a C-form one with the same C, which trains differently:
+        # measured on the cube (epoch 20 plain, test board 0.174), the C-form continuation
+        # fell to 0.10 at once and was at 0.11 after 80 more epochs. Keep the plain layer.
+        untied = candidate.group.num_orbitals >= n * (n + 1) // 2
         state.discovery = {
             "epoch": state.epoch,
             "group": candidate.expression,
             "num_parameters": candidate.num_parameters,
             "error": candidate.error,
             "validation_board_acc": accuracy,
+            "kept_plain_layer": untied,
             "search": found.to_dict(limit=10),
             "candidates": [{"group": c.expression, "num_parameters": c.num_parameters, "error": c.error,
                             "validation_board_acc": a} for c, _, a in weighed],
         }
         if self.dist.main:
             (self.dir / "discovery.json").write_text(json.dumps(state.discovery, indent=2) + "\n")
+        if untied:
+            self.log(f"{candidate.expression} ties no entries (no symmetry within max_err "
+                     f"{settings.discover_max_err}): continuing with the plain layer from epoch {state.epoch + 1}")
+            state.phase = "untied"
+            return
+        self.log(f"continuing with SymSATNet({candidate.expression}), {candidate.num_parameters} orbital "
+                 f"coefficients, from epoch {state.epoch + 1}")
+        self._use_kernel(tied)
+        state.layer = tied
+        state.optimizer = self._new_optimizer(tied)
+        state.phase = "symmetric"
 
     # ------------------------------------------------------------ main loop
 
