@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--truth", choices=TRUTH_MODES,
                         help=f"SymSATNet truth row: 'tied' (one coefficient per point orbit, default) or "
                              f"'free' (n entries, as published)")
+    parser.add_argument("--group", metavar="EXPR",
+                        help="symsatnet: the group to tie C under, an expression of the group language, e.g. "
+                             "'cube_group(slices=False)' (default: the task's symmetry group)")
     parser.add_argument("--aux", type=int,
                         help="auxiliary variables (default: 300 for satnet-300aux, 0 otherwise, as published)")
     parser.add_argument("--kernel", choices=KERNELS,

@@ -749,18 +749,18 @@ def sudoku_group(box: int = 3, transpose: bool = False) -> Group:
     return _sudoku_base(box)
 
 
-def cube_group() -> Group:
+def cube_group(slices: bool = True) -> Group:
     """Symmetries of the Rubik's-cube completion task on variables (facelet f, colour c) = f*6 + c.
 
     ``Product(G_facelets, G_colours)``: face turns U D F B L R and slice turns M E S on the 54
     facelets (numbering in ``symsatnet.cube_moves``), times the permutations of the 6 colours
-    that the 24 whole-cube rotations induce.
+    that the 24 whole-cube rotations induce. ``slices=False`` leaves out the slice turns: a
+    subgroup that fixes the 6 centre facelets, so its orbitals tell the centres apart.
     """
     from . import cube_moves
 
-    facelets = FromGenerators(
-        cube_moves.FACELETS, [cube_moves.MOVES[name] for name in "UDFBLRMES"]
-    )
+    turns = "UDFBLRMES" if slices else "UDFBLR"
+    facelets = FromGenerators(cube_moves.FACELETS, [cube_moves.MOVES[name] for name in turns])
     colours = FromGenerators(
         len(cube_moves.FACES), [cube_moves.rotation_colour_permutation(name) for name in "xyz"]
     )

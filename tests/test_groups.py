@@ -180,6 +180,25 @@ def test_cube_group_orbitals_and_order():
     assert group.order() == 43_252_003_274_489_856_000 * 24 * 24
 
 
+def test_cube_group_without_slices_fixes_the_centres():
+    from symsatnet import cube_moves
+
+    group = cube_group(slices=False)
+    assert group.degree == 324 and groups.parse_group("cube_group(slices=False)") == group
+    generic = groups._pair_orbits_by_union_find(group.degree, group.generators())
+    assert np.array_equal(groups._glue_labels(generic, generic.T), group.orbitals())
+    # The face-turn group (order 43,252,003,274,489,856,000) times the colour rotations.
+    assert group.order() == 43_252_003_274_489_856_000 * 24
+    # A subgroup of the full one: every generator is in it, and it has more orbitals.
+    full = cube_group()
+    assert all(full.contains(g) for g in group.generators()) and group.num_orbitals > full.num_orbitals
+    # Centre facelets are fixed points of the facelet action: each centre is its own orbit.
+    centres = [cube_moves.facelet(face, 4) for face in cube_moves.FACES]
+    facelet_orbits = group.orbits().reshape(54, 6)[:, 0]
+    assert len({int(facelet_orbits[c]) for c in centres}) == 6
+    assert all((facelet_orbits == facelet_orbits[c]).sum() == 1 for c in centres)
+
+
 # --------------------------------------------------------------------------- structure vs brute force
 
 

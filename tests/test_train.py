@@ -271,6 +271,29 @@ def test_auto_keeps_the_plain_layer_when_no_symmetry_is_found(tmp_path):
     assert (tmp_path / "resumed" / "run.log").read_text().count("looking for the symmetry") == 1
 
 
+def test_group_option_ties_under_the_given_group(tmp_path, capsys):
+    # The 4x4 Sudoku group without the row/column hierarchy: digits and cells permuted freely.
+    expression = "Product(Symmetric(16), Symmetric(4))"
+    assert run(tmp_path / "r", "--group", expression, epochs=2) == 0
+    from puzzles.training.loop import layer_from_checkpoint, load_checkpoint
+    from symsatnet.groups import parse_group
+
+    layer = layer_from_checkpoint(load_checkpoint(tmp_path / "r" / "checkpoint.pt"))
+    assert layer.group == parse_group(expression) and layer.coeffs.numel() == parse_group(expression).num_orbitals
+    assert run(tmp_path / "r", "--resume", epochs=3) == 0  # the group comes back from the checkpoint
+    assert layer_from_checkpoint(load_checkpoint(tmp_path / "r" / "checkpoint.pt")).group == parse_group(expression)
+    capsys.readouterr()
+    for options, message in (
+        (["--group", "Symmetric(10)"], "--group: the group acts on 10 points, the task has 64 variables"),
+        (["--group", "Symmetric("], "--group: not a group expression"),
+        (["--group", "__import__('os')"], "--group: not part of a group expression"),
+        (["--group", "Symmetric(64)", "--model", "satnet-plain"], "--group applies to --model symsatnet"),
+    ):
+        assert train_cli.main([*TINY, "--model", "symsatnet", "--out", str(tmp_path / "bad"), *options]) == 1
+        assert message in _error_line(capsys)
+        assert not (tmp_path / "bad").exists()
+
+
 def test_evaluate_cli(tmp_path, capsys):
     assert run(tmp_path / "r") == 0
     capsys.readouterr()

@@ -88,6 +88,8 @@ class Settings:
     truth: str = DEFAULT_TRUTH
     # Auxiliary variables; None = the model's published number (DEFAULT_AUX).
     aux: Optional[int] = None
+    # SymSATNet's group as an expression of the group language; None = the task's own.
+    group: Optional[str] = None
     # SymSATNet's solver kernel (symsatnet.SymSATNet's `kernel`): it changes the speed,
     # not the results beyond rounding, so a resumed run may switch it.
     kernel: str = "auto"
@@ -132,6 +134,13 @@ class Settings:
             raise TrainingError(f"--threads must be >= 1, got {settings.threads}")
         if not (settings.lr > 0 and math.isfinite(settings.lr)):
             raise TrainingError(f"--lr must be a positive number, got {settings.lr}")
+        if settings.group is not None:
+            if settings.model != "symsatnet":
+                raise TrainingError(f"--group applies to --model symsatnet, not {settings.model}")
+            try:
+                initial_config(settings.model, task, settings.max_iter, group=settings.group)
+            except ValueError as error:
+                raise TrainingError(f"--group: {error}") from None
         if settings.truth not in TRUTH_MODES:
             raise TrainingError(f"--truth must be one of {', '.join(TRUTH_MODES)}, got {settings.truth!r}")
         if settings.kernel not in KERNELS:
@@ -573,7 +582,7 @@ class Run:
         np.random.seed(seed % 2**32)
         random.seed(seed)
         config = initial_config(self.settings.model, self.task, self.settings.max_iter, self.settings.truth,
-                                self.settings.aux)
+                                self.settings.aux, self.settings.group)
         layer = build_layer(config).to(self.device)
         phase = "plain" if self.settings.model == "symsatnet-auto" else "fixed"
         return RunState(layer, self._new_optimizer(layer), phase=phase)

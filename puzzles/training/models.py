@@ -36,9 +36,11 @@ DEFAULT_TRUTH = "tied"
 
 
 def initial_config(
-    model: str, task: Task, max_iter: int, truth: str = DEFAULT_TRUTH, aux: int | None = None
+    model: str, task: Task, max_iter: int, truth: str = DEFAULT_TRUTH, aux: int | None = None,
+    group: str | None = None,
 ) -> dict[str, Any]:
-    """Layer config of ``model`` at the start of training (``aux`` None: the published number).
+    """Layer config of ``model`` at the start of training (``aux`` None: the published number;
+    ``group`` None: the task's symmetry group, else a group expression for SymSATNet).
 
     SATNet-Plain (and the plain phase of SymSATNet-Auto) is the S-form layer with
     m = n + 1 clauses and no auxiliary variables, as in the published experiments
@@ -56,7 +58,10 @@ def initial_config(
         return {"layer": "SATNet", "n": task.n, "m": task.n + 1 + aux, "aux": aux, **settings}
     if model == "satnet-300aux":
         return {"layer": "SATNet", "n": task.n, "m": 600, "aux": aux, **settings}
-    return {"layer": "SymSATNet", "n": task.n, "aux": aux, "group": repr(task.group()), "truth": truth, **settings}
+    chosen = task.group() if group is None else parse_group(group)
+    if chosen.degree != task.n:
+        raise ValueError(f"the group acts on {chosen.degree} points, the task has {task.n} variables")
+    return {"layer": "SymSATNet", "n": task.n, "aux": aux, "group": repr(chosen), "truth": truth, **settings}
 
 
 def build_layer(config: dict[str, Any]) -> nn.Module:
