@@ -25,7 +25,7 @@ import torch
 
 from puzzles.datafile import DatasetError
 
-from .training.loop import TrainingError, evaluate, layer_from_checkpoint, load_checkpoint
+from .training.loop import TrainingError, evaluate, layer_from_checkpoint, load_checkpoint, split_indices
 from .training.tasks import Task
 
 PROGRAM = "puzzles.evaluate"
@@ -37,8 +37,10 @@ def evaluate_checkpoint(
     batch: int = 100,
     seed: Optional[int] = None,
     device: str = "cpu",
+    split: Optional[str] = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """(metrics, predicted boards) of the checkpoint's model on the data set."""
+    """(metrics, predicted boards) of the checkpoint's model on the data set, or on the part
+    of it (``split``: 'train', 'val' or 'test') that the run used as such."""
     checkpoint = load_checkpoint(checkpoint_path)
     task_info = checkpoint.get("task") or {}
     try:
@@ -48,7 +50,20 @@ def evaluate_checkpoint(
     layer = layer_from_checkpoint(checkpoint, checkpoint_path).to(device)
     layer.eval()
     dataset = task.load(data_path)
-    examples = task.encode(dataset.puzzles, dataset.solutions)
+    puzzles, solutions = dataset.puzzles, dataset.solutions
+    if split is not None:
+        saved = checkpoint["settings"]
+        if saved.get("data") or saved.get("test"):
+            raise TrainingError(f"{checkpoint_path}: the run was given its data files (--data/--test); "
+                                f"evaluate one of those instead of using --split")
+        parts = split_indices(len(puzzles), int(saved.get("seed", 0)), saved.get("model") == "symsatnet-auto")
+        if split not in parts:
+            raise TrainingError(f"{checkpoint_path}: the run has no {split!r} split (it has {', '.join(parts)})")
+        if len(puzzles) != int(saved.get("count", len(puzzles))):
+            raise TrainingError(f"{data_path} holds {len(puzzles)} examples, the run split {saved.get('count')}: "
+                                f"--split needs the run's own data set (DIR/data.npz)")
+        puzzles, solutions = puzzles[parts[split]], solutions[parts[split]]
+    examples = task.encode(puzzles, solutions)
     if seed is None:
         seed = int(checkpoint["settings"].get("seed", 0))
     metrics, predicted = evaluate(layer, examples, task, seed, batch, device=device, prefix="test", keep_predictions=True)
@@ -57,6 +72,7 @@ def evaluate_checkpoint(
         "cell_accuracy": metrics["test_cell_acc"],
         "loss": metrics["test_loss"],
         "count": len(examples),
+        "split": split or "all",
         "epoch": int(checkpoint["epoch"]),
         "layer": checkpoint["layer_config"].get("layer"),
     }
@@ -64,7 +80,7 @@ def evaluate_checkpoint(
     if task.name == "cube":
         from .cube import error_breakdown
 
-        metrics["breakdown"] = error_breakdown(dataset.puzzles, dataset.solutions, boards)
+        metrics["breakdown"] = error_breakdown(puzzles, solutions, boards)
     return metrics, boards
 
 
@@ -73,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", help="DIR/checkpoint.pt written by puzzles.train")
     parser.add_argument("data", metavar="FILE.npz", help="Sudoku or cube data set of the checkpoint's task")
     parser.add_argument("--predictions", metavar="OUT.npy", help="write the predicted boards here")
+    parser.add_argument("--split", choices=("train", "val", "test"),
+                        help="only the part of FILE.npz (the run's DIR/data.npz) that the run used as such")
     parser.add_argument("--batch", type=int, default=100, help="evaluation batch size (default 100)")
     parser.add_argument("--seed", type=int, help="seed of the solver's random start (default: the run's)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -87,7 +105,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise TrainingError(f"--batch must be >= 1, got {args.batch}")
         if args.device == "cuda" and not torch.cuda.is_available():
             raise TrainingError("--device cuda: no CUDA device is available")
-        metrics, boards = evaluate_checkpoint(args.checkpoint, args.data, args.batch, args.seed, args.device)
+        metrics, boards = evaluate_checkpoint(args.checkpoint, args.data, args.batch, args.seed, args.device,
+                                             args.split)
         if args.predictions:
             _save_npy(Path(args.predictions), boards)
     except (TrainingError, DatasetError) as error:
@@ -100,7 +119,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(json.dumps(metrics))
     else:
         print(f"board accuracy {metrics['board_accuracy']:.4f}  cell accuracy {metrics['cell_accuracy']:.4f}  "
-              f"({metrics['count']} examples, {metrics['layer']} after epoch {metrics['epoch']})")
+              f"({metrics['count']} examples, split {metrics['split']}, {metrics['layer']} after epoch {metrics['epoch']})")
         for name, part in metrics.get("breakdown", {}).items():
             accuracy = "-" if part["accuracy"] is None else f"{part['accuracy']:.4f}"
             print(f"  {name:<17} {accuracy:>7}  ({part['count']})")

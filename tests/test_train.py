@@ -312,6 +312,34 @@ def test_evaluate_cli(tmp_path, capsys):
     assert "checkpoint" in _error_line(capsys)
 
 
+@pytest.mark.parametrize("model", ["symsatnet", "symsatnet-auto"])
+def test_evaluate_split_reproduces_the_logged_accuracies(tmp_path, capsys, model):
+    extra = ["--auto-epochs", "1"] if model == "symsatnet-auto" else []
+    assert run(tmp_path / "r", *extra, model=model, epochs=2) == 0
+    last = rows(tmp_path / "r")[-1]
+    checkpoint, data = str(tmp_path / "r" / "checkpoint.pt"), str(tmp_path / "r" / "data.npz")
+    splits = ["train", "test"] + (["val"] if model == "symsatnet-auto" else [])
+    counts = {}
+    for split in splits:
+        capsys.readouterr()
+        assert evaluate_cli.main([checkpoint, data, "--split", split, "--json"]) == 0
+        metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        counts[split] = metrics["count"]
+        assert metrics["split"] == split
+        if split != "train":  # training accuracy is logged during the epoch, not after it
+            assert metrics["board_accuracy"] == last[f"{split}_board_acc"]
+            assert metrics["cell_accuracy"] == pytest.approx(last[f"{split}_cell_acc"], abs=1e-12)
+    assert sum(counts.values()) == 60
+    if model == "symsatnet":
+        assert evaluate_cli.main([checkpoint, data, "--split", "val"]) == 1
+        assert "the run has no 'val' split" in _error_line(capsys)
+        assert train_cli.main([*TINY, "--model", "symsatnet", "--epochs", "0", "--count", "30",
+                               "--out", str(tmp_path / "o")]) == 0
+        capsys.readouterr()
+        assert evaluate_cli.main([checkpoint, str(tmp_path / "o" / "data.npz"), "--split", "test"]) == 1
+        assert "--split needs the run's own data set" in _error_line(capsys)
+
+
 def test_plot_cli(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     assert run(tmp_path / "a", epochs=2) == 0
