@@ -56,12 +56,12 @@ def evaluate_checkpoint(
         if saved.get("data") or saved.get("test"):
             raise TrainingError(f"{checkpoint_path}: the run was given its data files (--data/--test); "
                                 f"evaluate one of those instead of using --split")
-        parts = split_indices(len(puzzles), int(saved.get("seed", 0)), saved.get("model") == "symsatnet-auto")
-        if split not in parts:
-            raise TrainingError(f"{checkpoint_path}: the run has no {split!r} split (it has {', '.join(parts)})")
         if len(puzzles) != int(saved.get("count", len(puzzles))):
             raise TrainingError(f"{data_path} holds {len(puzzles)} examples, the run split {saved.get('count')}: "
                                 f"--split needs the run's own data set (DIR/data.npz)")
+        parts = split_indices(len(puzzles), int(saved.get("seed", 0)), saved.get("model") == "symsatnet-auto")
+        if split not in parts:
+            raise TrainingError(f"{checkpoint_path}: the run has no {split!r} split (it has {', '.join(parts)})")
         puzzles, solutions = puzzles[parts[split]], solutions[parts[split]]
     examples = task.encode(puzzles, solutions)
     if seed is None:
