@@ -421,3 +421,58 @@ def test_error_breakdown_counts_each_kind_of_hidden_facelet(dataset):
     assert result["corners_distinct"]["accuracy"] == pytest.approx(1 - 1 / perfect["corners_distinct"]["count"])
     with pytest.raises(ValueError, match="must all have shape"):
         error_breakdown(puzzles, solutions, solutions[:, :53])
+
+
+def _handedness_blind_placements(group) -> tuple[int, int]:
+    """(placements whose mirror image gets the same within-corner orbitals, placements).
+
+    A placement is a cubie on a corner in one of its 3 twists with one facelet visible; its
+    mirror swaps the colours of the two hidden facelets (a cubie that does not exist). A
+    layer tied under ``group`` gives both the same energy from the corner's own three pairs
+    when the multisets of their orbital ids agree.
+    """
+    from collections import Counter
+
+    from puzzles.cube.pieces import CORNER_COLOURS
+
+    orbitals = group.orbitals()
+    blind = total = 0
+    for stickers in CORNERS.tolist():
+        for cubie in CORNER_COLOURS.tolist():
+            for twist in range(3):
+                colours = cubie[twist:] + cubie[:twist]
+                for seen in range(3):
+                    first, second = (p for p in range(3) if p != seen)
+                    mirror = list(colours)
+                    mirror[first], mirror[second] = colours[second], colours[first]
+
+                    def ids(placed):
+                        v = [stickers[p] * 6 + placed[p] for p in range(3)]
+                        return Counter(int(orbitals[v[a], v[b]]) for a, b in ((0, 1), (0, 2), (1, 2)))
+
+                    total += 1
+                    blind += ids(colours) == ids(mirror)
+    return blind, total
+
+
+def test_every_ordered_pair_of_adjacent_colours_turns_clockwise_on_exactly_one_corner():
+    # Why no pairwise rule inside a corner fixes the order of two hidden colours: both
+    # orders are made of clockwise pairs that real cubies have (docs/results.md, cube).
+    from collections import Counter
+
+    from puzzles.cube.pieces import CORNER_COLOURS
+
+    clockwise = Counter((k[i], k[(i + 1) % 3]) for k in CORNER_COLOURS.tolist() for i in range(3))
+    assert len(clockwise) == 24 and set(clockwise.values()) == {1}
+
+
+def test_cube_group_orbitals_cannot_tell_a_corner_from_its_mirror():
+    from symsatnet.groups import FromGenerators, Product, Trivial, cube_group
+
+    for group in (cube_group(), cube_group(slices=False)):
+        assert _handedness_blind_placements(group) == (576, 576)
+    # Without the colour symmetry the orbitals do tell them apart, so the check can fail.
+    moves = FromGenerators(54, [MOVES[name] for name in "UDFBLRMES"])
+    facelets_only = Product(moves, Trivial(6))
+    blind, total = _handedness_blind_placements(facelets_only)
+    assert total == 576 and blind < total
