@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 MAX_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 export MAX_JOBS
 
-.PHONY: setup build test demo bench clean
+.PHONY: setup build test demo bench clean park unpark
 
 $(VENV)/.deps-stamp: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,27 @@ bench: build
 
 clean:
 	rm -rf build *.egg-info symsatnet/*.so puzzles/**/*.so
+
+# Long runs outlive a session only in git (runs/ is ignored and a new checkout starts
+# without it). `make park RUNS="name ..."` copies what `puzzles.train --resume` needs
+# (checkpoint, settings, data, logs) from runs/NAME to docs/results/parked/NAME;
+# `make unpark` copies every parked run back to runs/ where runs/ has none by that name.
+PARKED := docs/results/parked
+RUN_FILES := checkpoint.pt settings.json data.npz log.csv log.jsonl run.log
+
+park:
+	@test -n "$(RUNS)" || { echo 'usage: make park RUNS="name ..." (folders under runs/)'; exit 2; }
+	@for name in $(RUNS); do \
+	  test -f runs/$$name/checkpoint.pt || { echo "runs/$$name has no checkpoint.pt"; exit 1; }; \
+	  mkdir -p $(PARKED)/$$name.tmp; \
+	  for file in $(RUN_FILES); do test ! -f runs/$$name/$$file || cp runs/$$name/$$file $(PARKED)/$$name.tmp/; done; \
+	  rm -rf $(PARKED)/$$name && mv $(PARKED)/$$name.tmp $(PARKED)/$$name; \
+	  echo "parked runs/$$name in $(PARKED)/$$name"; \
+	done
+
+unpark:
+	@for dir in $(PARKED)/*/; do \
+	  test -d "$$dir" || continue; name=$$(basename $$dir); \
+	  if test -e runs/$$name; then echo "runs/$$name exists: left as it is"; \
+	  else mkdir -p runs && cp -r $$dir runs/$$name && echo "unparked runs/$$name (continue it with puzzles.train ... --out runs/$$name --resume)"; fi; \
+	done
