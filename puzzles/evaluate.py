@@ -6,8 +6,9 @@ Example::
 
 Cell accuracy counts the cells to predict (non-given cells, hidden facelets); board
 accuracy the boards with every cell right. For the cube it also breaks the accuracy down
-by kind of hidden facelet (``puzzles.cube.error_breakdown``). ``--predictions`` writes the completed boards
-in the data set's own layout (Sudoku: int8 (count, side, side), values 1..side; cube:
+by kind of hidden facelet (``puzzles.cube.error_breakdown``) and prints what a completer
+that cannot tell a corner from its mirror image can expect (``handedness_blind_ceiling``).
+``--predictions`` writes the completed boards in the data set's own layout (Sudoku: int8 (count, side, side), values 1..side; cube:
 int8 (count, 54) colours). Exit status: 0 done, 1 bad input, 2 usage error.
 """
 
@@ -78,9 +79,10 @@ def evaluate_checkpoint(
     }
     boards = task.boards(predicted)
     if task.name == "cube":
-        from .cube import error_breakdown
+        from .cube import error_breakdown, handedness_blind_ceiling
 
         metrics["breakdown"] = error_breakdown(puzzles, solutions, boards)
+        metrics["blind_ceiling"] = handedness_blind_ceiling(puzzles, solutions)
     return metrics, boards
 
 
@@ -123,6 +125,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for name, part in metrics.get("breakdown", {}).items():
             accuracy = "-" if part["accuracy"] is None else f"{part['accuracy']:.4f}"
             print(f"  {name:<17} {accuracy:>7}  ({part['count']})")
+        if "blind_ceiling" in metrics:
+            ceiling = metrics["blind_ceiling"]
+            print(f"  expected of a handedness-blind completer: board {ceiling['board']:.4f}, "
+                  f"corner alone {ceiling['corner_alone']:.4f}, corner paired {ceiling['corner_paired']:.4f}")
         if args.predictions:
             print(f"predictions written to {args.predictions}")
     return 0

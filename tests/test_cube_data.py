@@ -23,6 +23,7 @@ from puzzles.cube import (
     bit_index,
     bits_to_state,
     error_breakdown,
+    handedness_blind_ceiling,
     facelet_kind,
     generate_dataset,
     is_input_mask,
@@ -476,3 +477,39 @@ def test_cube_group_orbitals_cannot_tell_a_corner_from_its_mirror():
     facelets_only = Product(moves, Trivial(6))
     blind, total = _handedness_blind_placements(facelets_only)
     assert total == 576 and blind < total
+
+
+def _blind_completions(puzzle: np.ndarray) -> int:
+    """Reference: colourings of the hidden corner facelets that make all 8 corners show
+    distinct cubies' colour sets (orientation ignored), by brute force over 6**3."""
+    from puzzles.cube.pieces import CORNER_COLOURS
+
+    cubies = {frozenset(k) for k in CORNER_COLOURS.tolist()}
+    hidden = [f for f in CORNER_FACELETS if puzzle[f] == HIDDEN]
+    count = 0
+    for colours in itertools.product(range(6), repeat=len(hidden)):
+        board = puzzle.copy()
+        board[hidden] = colours
+        sets = {frozenset(board[stickers].tolist()) for stickers in CORNERS}
+        count += sets == cubies
+    return count
+
+
+def test_handedness_blind_ceiling_matches_brute_force(dataset):
+    puzzles, solutions = dataset.puzzles[:40], dataset.solutions[:40]
+    expected = np.mean([1 / _blind_completions(p) for p in puzzles])
+    ceiling = handedness_blind_ceiling(puzzles, solutions)
+    assert ceiling["count"] == 40
+    assert ceiling["board"] == pytest.approx(expected, abs=1e-12)
+    # a paired facelet is right half the time at best; most boards leave some choice
+    assert ceiling["corner_paired"] <= 0.5 and 0.5 < ceiling["board"] < 1
+    assert 0.5 < ceiling["corner_alone"] <= 1
+
+
+def test_handedness_blind_ceiling_rejects_bad_input(dataset):
+    with pytest.raises(ValueError, match="shape"):
+        handedness_blind_ceiling(dataset.puzzles[:3], dataset.solutions[:2])
+    wrong = dataset.solutions[:2].copy()
+    wrong[0, CORNERS[0]] = wrong[0, CORNERS[1]]  # corner 0 shows corner 1's cubie
+    with pytest.raises(ValueError, match="board 0"):
+        handedness_blind_ceiling(dataset.puzzles[:2], wrong)

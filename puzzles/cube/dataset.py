@@ -15,6 +15,7 @@ data set is a prefix of a larger one with the same seed and settings.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ import numpy as np
 from symsatnet.cube_moves import FACE_TURNS, FACELETS, MOVES, SLICE_TURNS, SOLVED
 
 from ..datafile import DatasetError, describe_indices, load_npz, require, save_npz
-from .pieces import CENTRES, CORNER_FACELETS, CORNERS, EDGE_FACELETS, legality_problems
+from .pieces import CENTRES, CORNER_COLOURS, CORNER_FACELETS, CORNERS, EDGE_FACELETS, legality_problems
 
 ARRAY_NAMES = ("puzzles", "solutions")
 HIDDEN = -1
@@ -286,3 +287,50 @@ def error_breakdown(puzzles: np.ndarray, solutions: np.ndarray, predictions: np.
     result["corners_distinct"] = entry(~paired, board_right)
     result["corners_paired"] = entry(paired, board_right)
     return result
+
+
+def handedness_blind_ceiling(puzzles: np.ndarray, solutions: np.ndarray) -> dict:
+    """The accuracy a completer that cannot tell a corner cubie from its mirror image can expect.
+
+    Such a completer knows every hidden edge and centre facelet, and which cubie sits on each
+    corner as far as the visible colours and "every corner cubie once" decide (colours as
+    sets, so without handedness). Among the assignments of cubies to corners that remain it
+    picks one at random; a corner with one hidden facelet is then complete, and the two hidden
+    facelets of a paired corner get the cubie's two other colours in either order, right half
+    the time. Layers tied under ``cube_group()`` are blind in this sense within a corner (see
+    the tests); this bounds what they can reach from that knowledge.
+
+    Returns ``{"count", "board", "corner_alone", "corner_paired"}``: expected board
+    accuracy and expected accuracy on each kind of hidden corner facelet (None where there
+    is none).
+    """
+    puzzles, solutions = np.asarray(puzzles), np.asarray(solutions)
+    if puzzles.shape != solutions.shape or puzzles.ndim != 2 or puzzles.shape[1] != FACELETS:
+        raise ValueError(
+            f"puzzles and solutions must both have shape (count, {FACELETS}), got {puzzles.shape} and {solutions.shape}"
+        )
+    cubies = [frozenset(colours) for colours in CORNER_COLOURS.tolist()]
+    boards, alone, paired = [], [], []
+    for number, (puzzle, solution) in enumerate(zip(puzzles, solutions)):
+        hidden = puzzle[CORNERS] == HIDDEN  # (8, 3)
+        candidates = [
+            [k for k, cubie in enumerate(cubies) if set(puzzle[stickers][~hidden[c]].tolist()) <= cubie]
+            for c, stickers in enumerate(CORNERS)
+        ]
+        truth = [cubies.index(frozenset(solution[stickers].tolist())) for stickers in CORNERS]
+        assignments = [a for a in itertools.product(*candidates) if len(set(a)) == len(cubies)]
+        if tuple(truth) not in assignments:
+            raise ValueError(f"board {number}: its solution does not agree with its visible corner colours")
+        pairs = int((hidden.sum(axis=1) == 2).sum())
+        boards.append(0.5**pairs / len(assignments))
+        for c in np.flatnonzero(hidden.any(axis=1)):
+            share = sum(a[c] == truth[c] for a in assignments) / len(assignments)
+            if hidden[c].sum() == 1:
+                alone.append(share)
+            else:
+                paired.extend([share / 2] * int(hidden[c].sum()))
+
+    def mean(values: list) -> float | None:
+        return float(np.mean(values)) if values else None
+
+    return {"count": len(boards), "board": mean(boards), "corner_alone": mean(alone), "corner_paired": mean(paired)}
