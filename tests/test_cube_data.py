@@ -424,13 +424,26 @@ def test_error_breakdown_counts_each_kind_of_hidden_facelet(dataset):
         error_breakdown(puzzles, solutions, solutions[:, :53])
 
 
+def _opposite_colours() -> dict[int, int]:
+    """Each colour's opposite: the one colour that shares no corner cubie with it."""
+    from puzzles.cube.pieces import CORNER_COLOURS
+
+    together = {(x, y) for k in CORNER_COLOURS.tolist() for x in k for y in k}
+    return {x: next(y for y in range(6) if (x, y) not in together) for x in range(6)}
+
+
+OPPOSITE = _opposite_colours()
+
+
 def _handedness_blind_placements(group) -> tuple[int, int]:
     """(placements whose mirror image gets the same within-corner orbitals, placements).
 
-    A placement is a cubie on a corner in one of its 3 twists with one facelet visible; its
-    mirror swaps the colours of the two hidden facelets (a cubie that does not exist). A
-    layer tied under ``group`` gives both the same energy from the corner's own three pairs
-    when the multisets of their orbital ids agree.
+    A placement is a cubie on a corner in one of its 3 twists with one facelet marked. Its
+    mirror swaps the colours of the two unmarked facelets (a cubie that does not exist); its
+    opposite gives the marked facelet the colour opposite its own (the other cubie with the
+    two unmarked colours, in the wrong handedness). Both are compared with the placement.
+    A layer tied under ``group`` gives two placements the same energy from the corner's own
+    three pairs when the multisets of their orbital ids agree.
     """
     from collections import Counter
 
@@ -453,6 +466,12 @@ def _handedness_blind_placements(group) -> tuple[int, int]:
 
                     total += 1
                     blind += ids(colours) == ids(mirror)
+                    # one hidden facelet: its colour against the opposite one (the third
+                    # colour of the other cubie with the two visible colours)
+                    other = list(colours)
+                    other[seen] = OPPOSITE[colours[seen]]
+                    total += 1
+                    blind += ids(colours) == ids(other)
     return blind, total
 
 
@@ -467,16 +486,16 @@ def test_every_ordered_pair_of_adjacent_colours_turns_clockwise_on_exactly_one_c
     assert len(clockwise) == 24 and set(clockwise.values()) == {1}
 
 
-def test_cube_group_orbitals_cannot_tell_a_corner_from_its_mirror():
+def test_cube_group_orbitals_cannot_tell_a_corner_from_its_mirror_images():
     from symsatnet.groups import FromGenerators, Product, Trivial, cube_group
 
     for group in (cube_group(), cube_group(slices=False)):
-        assert _handedness_blind_placements(group) == (576, 576)
+        assert _handedness_blind_placements(group) == (1152, 1152)
     # Without the colour symmetry the orbitals do tell them apart, so the check can fail.
     moves = FromGenerators(54, [MOVES[name] for name in "UDFBLRMES"])
     facelets_only = Product(moves, Trivial(6))
     blind, total = _handedness_blind_placements(facelets_only)
-    assert total == 576 and blind < total
+    assert total == 1152 and blind < total
 
 
 def _blind_completions(puzzle: np.ndarray) -> int:
