@@ -749,22 +749,26 @@ def sudoku_group(box: int = 3, transpose: bool = False) -> Group:
     return _sudoku_base(box)
 
 
-def cube_group(slices: bool = True) -> Group:
+def cube_group(slices: bool = True, colours: bool = True) -> Group:
     """Symmetries of the Rubik's-cube completion task on variables (facelet f, colour c) = f*6 + c.
 
     ``Product(G_facelets, G_colours)``: face turns U D F B L R and slice turns M E S on the 54
     facelets (numbering in ``symsatnet.cube_moves``), times the permutations of the 6 colours
-    that the 24 whole-cube rotations induce. ``slices=False`` leaves out the slice turns: a
-    subgroup that fixes the 6 centre facelets, so its orbitals tell the centres apart.
+    that the 24 whole-cube rotations induce (the published group, 36 orbitals). Subgroups:
+    ``slices=False`` leaves out the slice turns, so the 6 centre facelets stay put and its
+    orbitals tell them apart; ``colours=False`` puts ``Trivial(6)`` on the colours (312
+    orbitals), so a tied matrix may weigh each pair of colours on its own.
     """
     from . import cube_moves
 
     turns = "UDFBLRMES" if slices else "UDFBLR"
     facelets = FromGenerators(cube_moves.FACELETS, [cube_moves.MOVES[name] for name in turns])
-    colours = FromGenerators(
+    if not colours:
+        return Product(facelets, Trivial(len(cube_moves.FACES)))
+    rotations = FromGenerators(
         len(cube_moves.FACES), [cube_moves.rotation_colour_permutation(name) for name in "xyz"]
     )
-    return Product(facelets, colours)
+    return Product(facelets, rotations)
 
 
 # --------------------------------------------------------------------------- parsing

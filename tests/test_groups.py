@@ -199,6 +199,23 @@ def test_cube_group_without_slices_fixes_the_centres():
     assert all((facelet_orbits == facelet_orbits[c]).sum() == 1 for c in centres)
 
 
+
+def test_cube_group_without_colour_rotations_weighs_colour_pairs_apart():
+    group = cube_group(colours=False)
+    assert groups.parse_group("cube_group(colours=False)") == group
+    generic = groups._pair_orbits_by_union_find(group.degree, group.generators())
+    assert np.array_equal(groups._glue_labels(generic, generic.T), group.orbitals())
+    assert group.num_orbitals == 312 and group.order() == 43_252_003_274_489_856_000 * 24
+    full = cube_group()
+    assert all(full.contains(g) for g in group.generators())
+    # Colours are never moved: (f, c) and (f', c') share an orbit only if c == c'.
+    colour_of = np.arange(324) % 6
+    orbit = group.orbits()
+    assert all(len(set(colour_of[orbit == o].tolist())) == 1 for o in range(group.num_orbits))
+    both = cube_group(slices=False, colours=False)
+    assert both.num_orbitals > group.num_orbitals and all(group.contains(g) for g in both.generators())
+
+
 # --------------------------------------------------------------------------- structure vs brute force
 
 
