@@ -312,6 +312,24 @@ def test_evaluate_cli(tmp_path, capsys):
     assert "checkpoint" in _error_line(capsys)
 
 
+def test_evaluate_cli_breaks_cube_completions_down(tmp_path, capsys):
+    out = tmp_path / "cube"
+    argv = ["cube", "--model", "symsatnet", "--count", "40", "--batch", "10", "--epochs", "1"]
+    assert train_cli.main([*argv, "--threads", "1", "--no-progress", "--out", str(out)]) == 0
+    capsys.readouterr()
+    checkpoint, data = str(out / "checkpoint.pt"), str(out / "data.npz")
+    assert evaluate_cli.main([checkpoint, data, "--split", "test"]) == 0
+    text = capsys.readouterr().out
+    assert "corner_paired" in text and "handedness-blind completer: board" in text
+    assert evaluate_cli.main([checkpoint, data, "--split", "test", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["count"] == metrics["blind_ceiling"]["count"] == 4
+    ceiling = metrics["blind_ceiling"]
+    assert 0 < ceiling["board"] <= 1 and (ceiling["corner_paired"] is None or ceiling["corner_paired"] <= 0.5)
+    counts = sum(metrics["breakdown"][kind]["count"] for kind in ("corner_alone", "corner_paired"))
+    assert counts == 3 * metrics["count"]
+
+
 @pytest.mark.parametrize("model", ["symsatnet", "symsatnet-auto"])
 def test_evaluate_split_reproduces_the_logged_accuracies(tmp_path, capsys, model):
     extra = ["--auto-epochs", "1"] if model == "symsatnet-auto" else []
