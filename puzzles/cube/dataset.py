@@ -297,8 +297,10 @@ def handedness_blind_ceiling(puzzles: np.ndarray, solutions: np.ndarray) -> dict
     sets, so without handedness). Among the assignments of cubies to corners that remain it
     picks one at random; a corner with one hidden facelet is then complete, and the two hidden
     facelets of a paired corner get the cubie's two other colours in either order, right half
-    the time. Layers tied under ``cube_group()`` are blind in this sense within a corner (see
-    the tests); this bounds what they can reach from that knowledge.
+    the time. A yardstick for layers that cannot see handedness: the orbitals of
+    ``cube_group()`` give a corner and its mirror image the same within-corner energy (see
+    tests/test_cube_data.py), so such a layer can tell them apart only from the rest of the
+    board; on boards with a paired corner no blind completer beats 1/2.
 
     Returns ``{"count", "board", "corner_alone", "corner_paired"}``: expected board
     accuracy and expected accuracy on each kind of hidden corner facelet (None where there
