@@ -8,8 +8,8 @@ Cell accuracy counts the cells to predict (non-given cells, hidden facelets); bo
 accuracy the boards with every cell right. For the cube it also breaks the accuracy down
 by kind of hidden facelet (``puzzles.cube.error_breakdown``) and prints what a completer
 that cannot tell a corner from its mirror image can expect (``handedness_blind_ceiling``).
-``--predictions`` writes the completed boards in the data set's own layout (Sudoku: int8 (count, side, side), values 1..side; cube:
-int8 (count, 54) colours). Exit status: 0 done, 1 bad input, 2 usage error.
+``--predictions`` writes the completed boards in the data set's own layout (Sudoku: int8
+(count, side, side), values 1..side; cube: int8 (count, 54) colours). Exit status: 0 done, 1 bad input, 2 usage error.
 """
 
 from __future__ import annotations
@@ -122,13 +122,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         print(f"board accuracy {metrics['board_accuracy']:.4f}  cell accuracy {metrics['cell_accuracy']:.4f}  "
               f"({metrics['count']} examples, split {metrics['split']}, {metrics['layer']} after epoch {metrics['epoch']})")
+        def shown(value: Optional[float]) -> str:
+            return "-" if value is None else f"{value:.4f}"
+
         for name, part in metrics.get("breakdown", {}).items():
-            accuracy = "-" if part["accuracy"] is None else f"{part['accuracy']:.4f}"
-            print(f"  {name:<17} {accuracy:>7}  ({part['count']})")
+            print(f"  {name:<17} {shown(part['accuracy']):>7}  ({part['count']})")
         if "blind_ceiling" in metrics:
             ceiling = metrics["blind_ceiling"]
-            print(f"  expected of a handedness-blind completer: board {ceiling['board']:.4f}, "
-                  f"corner alone {ceiling['corner_alone']:.4f}, corner paired {ceiling['corner_paired']:.4f}")
+            print(f"  expected of a handedness-blind completer: board {shown(ceiling['board'])}, "
+                  f"corner alone {shown(ceiling['corner_alone'])}, corner paired {shown(ceiling['corner_paired'])}")
         if args.predictions:
             print(f"predictions written to {args.predictions}")
     return 0
