@@ -43,24 +43,15 @@ clean:
 
 # Long runs outlive a session only in git (runs/ is ignored and a new checkout starts
 # without it). `make park RUNS="name ..."` copies what `puzzles.train --resume` needs
-# (checkpoint, settings, data, logs) from runs/NAME to docs/results/parked/NAME;
-# `make unpark` copies every parked run back to runs/ where runs/ has none by that name.
-PARKED := docs/results/parked
-RUN_FILES := checkpoint.pt settings.json data.npz log.csv log.jsonl run.log
+# (checkpoint, settings, data, logs) from runs/NAME to docs/results/parked/NAME, a file over
+# 4 MiB in numbered parts (the repository takes no file over 5 MB), with a manifest of
+# sizes and SHA-256; `make unpark` rebuilds and verifies every parked run that runs/ lacks.
+# Standard library only: works before `make setup`.
+PARK := $(PYTHON) $(dir $(abspath $(firstword $(MAKEFILE_LIST))))puzzles/park.py
 
 park:
 	@test -n "$(RUNS)" || { echo 'usage: make park RUNS="name ..." (folders under runs/)'; exit 2; }
-	@for name in $(RUNS); do \
-	  test -f runs/$$name/checkpoint.pt || { echo "runs/$$name has no checkpoint.pt"; exit 1; }; \
-	  mkdir -p $(PARKED)/$$name.tmp; \
-	  for file in $(RUN_FILES); do test ! -f runs/$$name/$$file || cp runs/$$name/$$file $(PARKED)/$$name.tmp/; done; \
-	  rm -rf $(PARKED)/$$name && mv $(PARKED)/$$name.tmp $(PARKED)/$$name; \
-	  echo "parked runs/$$name in $(PARKED)/$$name"; \
-	done
+	@$(PARK) park $(RUNS) $(if $(PART_BYTES),--part-bytes $(PART_BYTES))
 
 unpark:
-	@for dir in $(PARKED)/*/; do \
-	  test -d "$$dir" || continue; name=$$(basename $$dir); \
-	  if test -e runs/$$name; then echo "runs/$$name exists: left as it is"; \
-	  else mkdir -p runs && cp -r $$dir runs/$$name && echo "unparked runs/$$name (continue it with puzzles.train ... --out runs/$$name --resume)"; fi; \
-	done
+	@$(PARK) unpark
