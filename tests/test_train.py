@@ -379,3 +379,25 @@ def test_symsatnet_learns_4x4_sudoku(tmp_path):
                            "--no-progress", "--model", "symsatnet", "--out", str(tmp_path / "learn")])
     assert code == 0
     assert rows(tmp_path / "learn")[-1]["test_board_acc"] >= 0.9
+
+
+@pytest.mark.parametrize("model", ["symsatnet", "symsatnet-auto"])
+def test_data_and_test_files_train_on_the_one_and_report_the_other(tmp_path, capsys, model):
+    for name, count, seed in (("a", 60, 0), ("b", 30, 5)):  # two generated data sets to reuse as files
+        assert train_cli.main([*TINY, "--model", "symsatnet", "--epochs", "0", "--count", str(count),
+                               "--seed", str(seed), "--out", str(tmp_path / name)]) == 0
+    data, test = str(tmp_path / "a" / "data.npz"), str(tmp_path / "b" / "data.npz")
+    extra = ["--auto-epochs", "1"] if model == "symsatnet-auto" else []
+    assert run(tmp_path / "r", "--data", data, "--test", test, *extra, model=model, epochs=2) == 0
+    log_text = (tmp_path / "r" / "run.log").read_text()
+    # Without --test the 60 examples would be split 54:6 (or 48:6:6); with it all train
+    # (Auto holds a ninth back for choosing among discovered groups) and the file tests.
+    expected = "53 train, 7 validation, 30 test" if model == "symsatnet-auto" else "60 train, 30 test"
+    assert expected in log_text and data in log_text
+    last = rows(tmp_path / "r")[-1]
+    capsys.readouterr()
+    assert evaluate_cli.main([str(tmp_path / "r" / "checkpoint.pt"), test, "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["count"] == 30
+    assert metrics["board_accuracy"] == last["test_board_acc"]
+    assert metrics["cell_accuracy"] == pytest.approx(last["test_cell_acc"], abs=1e-12)

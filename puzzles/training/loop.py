@@ -257,11 +257,11 @@ def load_data(settings: Settings, task: Task, run_dir: Path, dist: Distributed, 
         source = str(cache)
     examples = task.encode(dataset.puzzles, dataset.solutions)
     auto = settings.model == "symsatnet-auto"
-    order = np.random.default_rng([settings.seed, SPLIT_STREAM]).permutation(len(examples))
     if settings.test:
         test = task.encode(*_arrays(task.load(settings.test)))
         if len(examples) < (3 if auto else 1):
             raise TrainingError(f"{source}: too few examples ({len(examples)}) to train on")
+        order = np.random.default_rng([settings.seed, SPLIT_STREAM]).permutation(len(examples))
         if auto:
             val_size = max(1, round(len(examples) / 9))
             parts = [order[val_size:], order[:val_size]]
