@@ -64,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--aux", type=int,
                         help="auxiliary variables (default: 300 for satnet-300aux, 0 otherwise, as published)")
     parser.add_argument("--kernel", choices=KERNELS,
-                        help="SymSATNet solver kernel: 'auto' (default: the structured fast path where the group "
-                             "allows it), 'dense' or 'structured'; may change on --resume")
+                        help="solver kernel: 'auto' (default: the fastest for the layer), 'dense' (C formed), "
+                             "'structured' (SymSATNet: the aggregate fast path) or 'clauses' (SATNet: the S-form "
+                             "kernel, C never formed); same results up to rounding, may change on --resume")
     parser.add_argument("--eval-batch", type=int, dest="eval_batch", help="batch size of evaluation (default 100)")
     parser.add_argument("--auto-epochs", type=int, dest="auto_epochs",
                         help="symsatnet-auto: plain epochs before discovery (default 10 Sudoku, 20 cube)")

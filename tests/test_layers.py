@@ -32,16 +32,61 @@ def test_satnet_weight_normalize_scales_initial_clauses():
     torch.testing.assert_close(scaled.S, raw.S * math.sqrt(0.5 / (50 + 1 + 10 + 60)))
 
 
-def test_satnet_matches_functional_and_double_precision():
-    layer = symsatnet.SATNet(5, 4, aux=1, max_iter=30, eps=1e-6).double()
+@pytest.mark.parametrize("kernel", ["clauses", "dense"])
+def test_satnet_matches_functional_and_double_precision(kernel):
+    layer = symsatnet.SATNet(5, 4, aux=1, max_iter=30, eps=1e-6, kernel=kernel).double()
     z = torch.rand(2, 5, dtype=torch.float64)
     given = torch.rand(2, 5) < 0.5
     layer.generator = torch.Generator().manual_seed(3)
     out = layer(z, given)
-    expected = F.smix(
-        layer.S, z, given, max_iter=30, eps=1e-6, prox_lam=1e-2, order="random", generator=torch.Generator().manual_seed(3)
-    )
+    solve = dict(max_iter=30, eps=1e-6, prox_lam=1e-2, order="random", generator=torch.Generator().manual_seed(3))
+    if kernel == "clauses":
+        expected = F.smix(layer.S, z, given, **solve)
+    else:
+        expected = F.mix(layer.S @ layer.S.T, z, given, **solve)
     assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("n, m, aux", [(6, 4, 2), (12, 30, 0), (20, 9, 5), (64, 65, 0)])
+def test_satnet_kernels_agree(n, m, aux):
+    # 'dense' (C = S S^T formed, C-form kernel) and 'clauses' (S-form kernel) follow the
+    # same updates from the same start: outputs and every gradient agree up to rounding.
+    torch.manual_seed(n + m)
+    layer = symsatnet.SATNet(n, m, aux=aux, max_iter=25, eps=0.0).double()
+    z = torch.rand(3, n, dtype=torch.float64)
+    given = torch.rand(3, n) < 0.4
+    weights = torch.rand(3, n, dtype=torch.float64)
+    results = {}
+    for kernel in ("dense", "clauses"):
+        layer.kernel = kernel
+        layer.zero_grad()
+        layer.generator = torch.Generator().manual_seed(7)
+        z_in = z.clone().requires_grad_()
+        out = layer(z_in, given)
+        (out * weights).sum().backward()
+        results[kernel] = (out.detach(), layer.S.grad.clone(), z_in.grad.clone(), layer.last_info.sweeps)
+    dense, clauses = results["dense"], results["clauses"]
+    torch.testing.assert_close(dense[0], clauses[0], rtol=0, atol=1e-10)
+    scale = clauses[1].abs().max()
+    assert scale > 0
+    torch.testing.assert_close(dense[1], clauses[1], rtol=0, atol=1e-9 * scale)
+    torch.testing.assert_close(dense[2], clauses[2], rtol=0, atol=1e-9 * max(clauses[2].abs().max(), 1.0))
+    assert torch.equal(dense[3], clauses[3])
+
+
+def test_satnet_kernel_choice_and_errors():
+    # 'auto' forms C where the C-form kernel reads fewer rows per block (N <= 2 m).
+    assert symsatnet.SATNet(729, 730).uses_dense()            # SATNet-Plain on 9x9 Sudoku
+    assert symsatnet.SATNet(729, 600, aux=300).uses_dense()   # SATNet-300aux: N = 1030 <= 1200
+    assert not symsatnet.SATNet(100, 20, aux=5).uses_dense()  # few clauses: the S-form kernel
+    assert not symsatnet.SATNet(729, 730, kernel="clauses").uses_dense()
+    assert symsatnet.SATNet(100, 20, kernel="dense").uses_dense()
+    layer = symsatnet.SATNet(4, 6)
+    assert "kernel='auto'" in repr(layer)
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        layer.kernel = "structured"
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        symsatnet.SATNet(4, 6, kernel="fast")
 
 
 def test_mixing_layer_gradient_reaches_builder():

@@ -249,9 +249,25 @@ def test_kernel_option(tmp_path, capsys):
     layer = layer_from_checkpoint(load_checkpoint(tmp_path / "dense" / "checkpoint.pt"))
     assert layer.kernel == "structured"
     capsys.readouterr()
-    assert run(tmp_path / "plain", "--kernel", "dense", model="satnet-plain") == 1
-    assert "--kernel dense applies to the SymSATNet models" in _error_line(capsys)
-    assert not (tmp_path / "plain").exists()
+    assert run(tmp_path / "plain", "--kernel", "structured", model="satnet-plain") == 1
+    assert "--kernel 'structured' does not apply to satnet-plain" in _error_line(capsys)
+    assert run(tmp_path / "sym", "--kernel", "clauses", model="symsatnet") == 1
+    assert "--kernel 'clauses' does not apply to symsatnet" in _error_line(capsys)
+    assert not (tmp_path / "plain").exists() and not (tmp_path / "sym").exists()
+
+
+def test_satnet_kernel_option(tmp_path):
+    # SATNet-Plain runs the dense kernel by default (C = S S^T formed); 'clauses' gives the
+    # same training up to rounding, and a resumed run may switch.
+    assert run(tmp_path / "dense", model="satnet-plain", epochs=2) == 0
+    assert run(tmp_path / "clauses", "--kernel", "clauses", model="satnet-plain", epochs=2) == 0
+    for one, other in zip(rows(tmp_path / "dense"), rows(tmp_path / "clauses")):
+        assert one["train_loss"] == pytest.approx(other["train_loss"], rel=1e-4)
+    assert "dense kernel" in (tmp_path / "dense" / "run.log").read_text()
+    assert "clauses kernel" in (tmp_path / "clauses" / "run.log").read_text()
+    assert run(tmp_path / "clauses", "--resume", "--kernel", "dense", model="satnet-plain", epochs=3) == 0
+    assert "after epoch 2 (SATNet, dense kernel)" in (tmp_path / "clauses" / "run.log").read_text()
+    assert [row["epoch"] for row in rows(tmp_path / "clauses")] == [1, 2, 3]
 
 
 def test_auto_keeps_the_plain_layer_when_no_symmetry_is_found(tmp_path):

@@ -32,7 +32,7 @@ from .models import (
     DEFAULT_AUX,
     DEFAULT_LR,
     DEFAULT_TRUTH,
-    KERNELS,
+    MODEL_KERNELS,
     MODELS,
     TRUTH_MODES,
     build_layer,
@@ -40,6 +40,7 @@ from .models import (
     layer_config,
     layer_size,
     parameter_count,
+    use_kernel,
 )
 from .randomness import EVAL_STREAM, TRAIN_STREAM, check_stream_splits, prepare_solver, shard
 from .tasks import Examples, Task, corrupt_labels, decode
@@ -90,8 +91,8 @@ class Settings:
     aux: Optional[int] = None
     # SymSATNet's group as an expression of the group language; None = the task's own.
     group: Optional[str] = None
-    # SymSATNet's solver kernel (symsatnet.SymSATNet's `kernel`): it changes the speed,
-    # not the results beyond rounding, so a resumed run may switch it.
+    # The solver kernel (the `kernel` of symsatnet.SATNet / SymSATNet, models.MODEL_KERNELS):
+    # it changes the speed, not the results beyond rounding, so a resumed run may switch it.
     kernel: str = "auto"
     auto_epochs: Optional[int] = None
     auto_candidates: int = 3
@@ -143,10 +144,10 @@ class Settings:
                 raise TrainingError(f"--group: {error}") from None
         if settings.truth not in TRUTH_MODES:
             raise TrainingError(f"--truth must be one of {', '.join(TRUTH_MODES)}, got {settings.truth!r}")
-        if settings.kernel not in KERNELS:
-            raise TrainingError(f"--kernel must be one of {', '.join(KERNELS)}, got {settings.kernel!r}")
-        if settings.kernel != "auto" and settings.model in ("satnet-plain", "satnet-300aux"):
-            raise TrainingError(f"--kernel {settings.kernel} applies to the SymSATNet models, not {settings.model}")
+        kernels = MODEL_KERNELS[settings.model]
+        if settings.kernel not in kernels:
+            raise TrainingError(f"--kernel {settings.kernel!r} does not apply to {settings.model}; "
+                                f"choose one of {', '.join(kernels)}")
         if settings.device not in ("cpu", "cuda"):
             raise TrainingError(f"--device must be cpu or cuda, got {settings.device!r}")
         return settings
@@ -557,12 +558,10 @@ class Run:
                 raise TrainingError("--device cuda: no CUDA device is available (or torch was built without CUDA)")
             self.device = torch.device("cuda", self.dist.local_rank)
 
-    def _use_kernel(self, layer: nn.Module) -> None:
-        """Give a SymSATNet layer the --kernel of this run (a plain SATNet has one kernel)."""
-        if not isinstance(layer, SymSATNet):
-            return
+    def _use_kernel(self, layer: nn.Module) -> str:
+        """Give the layer the --kernel of this run; returns the kernel it will run."""
         try:
-            layer.kernel = self.settings.kernel
+            return use_kernel(layer, self.settings.kernel)
         except ValueError as error:
             raise TrainingError(f"--kernel {self.settings.kernel}: {error}") from None
 
@@ -765,9 +764,10 @@ class Run:
         settings = self.settings
         splits = load_data(settings, self.task, self.dir, self.dist, self.log)
         state = self._restored_state(checkpoint) if checkpoint else self._fresh_state()
-        self._use_kernel(state.layer)
+        kernel = self._use_kernel(state.layer)
         if checkpoint:
-            self.log(f"resuming {self.dir} after epoch {state.epoch} ({state.layer.__class__.__name__})")
+            self.log(f"resuming {self.dir} after epoch {state.epoch} ({state.layer.__class__.__name__}, "
+                     f"{kernel} kernel)")
             if self.dist.main:
                 self.write_logs(state.history)
         else:
@@ -776,7 +776,8 @@ class Run:
                      + f"{len(splits.test)} test examples from {splits.source}; batch {settings.batch}, "
                      f"lr {settings.lr:g}, {settings.epochs} epochs, seed {settings.seed}"
                      + (f", {settings.corrupt} corrupted label cells" if settings.corrupt else "")
-                     + (f", {self.dist.world} processes" if self.dist.active else ""))
+                     + (f", {self.dist.world} processes" if self.dist.active else "")
+                     + f"; {kernel} kernel")
             if self.dist.main:
                 (self.dir / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
         model = self._wrap(state.layer)

@@ -12,7 +12,9 @@ from typing import Any
 from torch import nn
 
 from symsatnet import CSATNet, SATNet, SymSATNet
-from symsatnet.symmetric import KERNELS, TRUTH_MODES
+from symsatnet.layers import SATNET_KERNELS
+from symsatnet.symmetric import KERNELS as SYMSATNET_KERNELS
+from symsatnet.symmetric import TRUTH_MODES
 from symsatnet.groups import parse_group
 
 from .tasks import Task
@@ -23,6 +25,15 @@ DEFAULT_LR = {"satnet-plain": 2e-3, "satnet-300aux": 2e-3, "symsatnet": 4e-2, "s
 # Published numbers of auxiliary variables; --aux changes them (an extension: auxiliary
 # variables let the relaxation express rules on more than two variables at a time).
 DEFAULT_AUX = {"satnet-plain": 0, "satnet-300aux": 300, "symsatnet": 0, "symsatnet-auto": 0}
+#: --kernel values: a model takes those of its layers (SymSATNet-Auto those of both its
+#: plain SATNet phase and its tied SymSATNet phase). Kernels change speed, not results.
+KERNELS = tuple(dict.fromkeys(SYMSATNET_KERNELS + SATNET_KERNELS))
+MODEL_KERNELS = {
+    "satnet-plain": SATNET_KERNELS,
+    "satnet-300aux": SATNET_KERNELS,
+    "symsatnet": SYMSATNET_KERNELS,
+    "symsatnet-auto": KERNELS,
+}
 # Epochs of plain training before SymSATNet-Auto looks for its group.
 DEFAULT_AUTO_EPOCHS = {"sudoku": 10, "cube": 20}
 
@@ -100,6 +111,19 @@ def layer_config(layer: nn.Module) -> dict[str, Any]:
     return config
 
 
+def use_kernel(layer: nn.Module, kernel: str) -> str:
+    """Set ``kernel`` on ``layer`` where its kind has it (``'auto'`` where not: SymSATNet-Auto's
+    plain phase under ``'structured'``, its tied phase under ``'clauses'``); returns the
+    kernel its next forward runs."""
+    if isinstance(layer, SATNet):
+        layer.kernel = kernel if kernel in SATNET_KERNELS else "auto"
+        return "dense" if layer.uses_dense() else "clauses"
+    if isinstance(layer, SymSATNet):
+        layer.kernel = kernel if kernel in SYMSATNET_KERNELS else "auto"
+        return "structured" if layer.uses_structured() else "dense"
+    return "dense"
+
+
 def layer_size(layer: nn.Module) -> int:
     """N = 1 + n + aux, the number of solver variables."""
     return 1 + layer.n + layer.aux
@@ -109,4 +133,4 @@ def parameter_count(layer: nn.Module) -> int:
     return sum(parameter.numel() for parameter in layer.parameters())
 
 
-__all__ = ["DEFAULT_AUTO_EPOCHS", "DEFAULT_AUX", "DEFAULT_LR", "DEFAULT_TRUTH", "KERNELS", "TRUTH_MODES", "MODELS", "build_layer", "initial_config", "layer_config", "layer_size", "parameter_count"]
+__all__ = ["DEFAULT_AUTO_EPOCHS", "DEFAULT_AUX", "DEFAULT_LR", "DEFAULT_TRUTH", "KERNELS", "MODEL_KERNELS", "TRUTH_MODES", "MODELS", "build_layer", "initial_config", "layer_config", "layer_size", "parameter_count", "use_kernel"]
