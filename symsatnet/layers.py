@@ -82,10 +82,10 @@ class SATNet(_SolverSettings):
             when N = 1 + n + aux <= 2 m, where it reads fewer rows, and ``'clauses'``
             elsewhere (keyword only). Both solve the same problem with the same update
             and gradient formulas; results agree up to rounding. Measured on 9x9 Sudoku
-            (one CPU thread, forward and backward, float32): SATNet-Plain (N = 730,
-            m = 730) 1.8-1.9x faster with ``'dense'``; 300aux (N = 1030, m = 600) about
-            1.1x (docs/benchmarks.md). The choice on CUDA is not yet measured, so ``'auto'``
-            keeps ``'clauses'`` there.
+            (benchmarks/bench_satnet_kernels.py, forward and backward, float32, batch 40):
+            ``'dense'`` is 2.0x faster for SATNet-Plain (N = 730, m = 730) and 1.26x for
+            300aux (N = 1030, m = 600). The choice on CUDA is not yet measured, so
+            ``'auto'`` keeps ``'clauses'`` there.
 
     Shape:
         - z: (B, n) in [0, 1]; is_input: (B, n) bool or int mask (nonzero = given).
