@@ -39,9 +39,11 @@ def evaluate_checkpoint(
     seed: Optional[int] = None,
     device: str = "cpu",
     split: Optional[str] = None,
+    max_iter: Optional[int] = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """(metrics, predicted boards) of the checkpoint's model on the data set, or on the part
-    of it (``split``: 'train', 'val' or 'test') that the run used as such."""
+    of it (``split``: 'train', 'val' or 'test') that the run used as such; ``max_iter``
+    solves with that many sweeps instead of the run's."""
     checkpoint = load_checkpoint(checkpoint_path)
     task_info = checkpoint.get("task") or {}
     try:
@@ -50,6 +52,10 @@ def evaluate_checkpoint(
         raise TrainingError(f"{checkpoint_path}: {error}") from None
     layer = layer_from_checkpoint(checkpoint, checkpoint_path).to(device)
     layer.eval()
+    if max_iter is not None:
+        if max_iter < 1:
+            raise TrainingError(f"--max-iter must be >= 1, got {max_iter}")
+        layer.max_iter = max_iter
     dataset = task.load(data_path)
     puzzles, solutions = dataset.puzzles, dataset.solutions
     if split is not None:
@@ -76,6 +82,7 @@ def evaluate_checkpoint(
         "split": split or "all",
         "epoch": int(checkpoint["epoch"]),
         "layer": checkpoint["layer_config"].get("layer"),
+        "max_iter": layer.max_iter,
     }
     boards = task.boards(predicted)
     if task.name == "cube":
@@ -95,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only the part of FILE.npz (the run's DIR/data.npz) that the run used as such")
     parser.add_argument("--batch", type=int, default=100, help="evaluation batch size (default 100)")
     parser.add_argument("--seed", type=int, help="seed of the solver's random start (default: the run's)")
+    parser.add_argument("--max-iter", type=int, dest="max_iter",
+                        help="solver sweeps (default: the run's, 40 in the published settings)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON line")
     return parser
@@ -108,7 +117,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.device == "cuda" and not torch.cuda.is_available():
             raise TrainingError("--device cuda: no CUDA device is available")
         metrics, boards = evaluate_checkpoint(args.checkpoint, args.data, args.batch, args.seed, args.device,
-                                             args.split)
+                                             args.split, args.max_iter)
         if args.predictions:
             _save_npy(Path(args.predictions), boards)
     except (TrainingError, DatasetError) as error:
@@ -121,7 +130,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(json.dumps(metrics))
     else:
         print(f"board accuracy {metrics['board_accuracy']:.4f}  cell accuracy {metrics['cell_accuracy']:.4f}  "
-              f"({metrics['count']} examples, split {metrics['split']}, {metrics['layer']} after epoch {metrics['epoch']})")
+              f"({metrics['count']} examples, split {metrics['split']}, {metrics['layer']} after epoch {metrics['epoch']}, "
+              f"{metrics['max_iter']} sweeps)")
         def shown(value: Optional[float]) -> str:
             return "-" if value is None else f"{value:.4f}"
 

@@ -322,6 +322,13 @@ def test_evaluate_cli(tmp_path, capsys):
     boards = np.load(predictions)
     assert boards.shape == (60, 4, 4) and boards.dtype == np.int8
     assert boards.min() >= 1 and boards.max() <= 4
+    assert metrics["max_iter"] == 40
+    # More sweeps at evaluation: the same model, a different (longer) solve.
+    assert evaluate_cli.main([str(tmp_path / "r" / "checkpoint.pt"), str(data), "--max-iter", "3", "--json"]) == 0
+    short = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert short["max_iter"] == 3 and short["loss"] != metrics["loss"]
+    assert evaluate_cli.main([str(tmp_path / "r" / "checkpoint.pt"), str(data), "--max-iter", "0"]) == 1
+    assert "--max-iter must be >= 1" in _error_line(capsys)
     assert evaluate_cli.main([str(tmp_path / "nothing.pt"), str(data)]) == 1
     assert "no such checkpoint" in _error_line(capsys)
     assert evaluate_cli.main([str(data), str(data)]) == 1
