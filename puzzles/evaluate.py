@@ -44,6 +44,8 @@ def evaluate_checkpoint(
     """(metrics, predicted boards) of the checkpoint's model on the data set, or on the part
     of it (``split``: 'train', 'val' or 'test') that the run used as such; ``max_iter``
     solves with that many sweeps instead of the run's."""
+    if max_iter is not None and max_iter < 1:
+        raise TrainingError(f"--max-iter must be >= 1, got {max_iter}")
     checkpoint = load_checkpoint(checkpoint_path)
     task_info = checkpoint.get("task") or {}
     try:
@@ -53,8 +55,6 @@ def evaluate_checkpoint(
     layer = layer_from_checkpoint(checkpoint, checkpoint_path).to(device)
     layer.eval()
     if max_iter is not None:
-        if max_iter < 1:
-            raise TrainingError(f"--max-iter must be >= 1, got {max_iter}")
         layer.max_iter = max_iter
     dataset = task.load(data_path)
     puzzles, solutions = dataset.puzzles, dataset.solutions
