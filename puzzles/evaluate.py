@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-iter", type=int, dest="max_iter",
                         help="solver sweeps (default: the run's, 40 in the published settings)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON line")
     return parser
 
@@ -114,6 +115,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.batch < 1:
             raise TrainingError(f"--batch must be >= 1, got {args.batch}")
+        if args.threads is not None:
+            if args.threads < 1:
+                raise TrainingError(f"--threads must be >= 1, got {args.threads}")
+            torch.set_num_threads(args.threads)
         if args.device == "cuda" and not torch.cuda.is_available():
             raise TrainingError("--device cuda: no CUDA device is available")
         metrics, boards = evaluate_checkpoint(args.checkpoint, args.data, args.batch, args.seed, args.device,

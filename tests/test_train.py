@@ -329,6 +329,16 @@ def test_evaluate_cli(tmp_path, capsys):
     assert short["max_iter"] == 3 and short["loss"] != metrics["loss"]
     assert evaluate_cli.main([str(tmp_path / "r" / "checkpoint.pt"), str(data), "--max-iter", "0"]) == 1
     assert "--max-iter must be >= 1" in _error_line(capsys)
+    threads = torch.get_num_threads()
+    try:
+        assert evaluate_cli.main([str(tmp_path / "r" / "checkpoint.pt"), str(data), "--threads", "1", "--json"]) == 0
+        assert torch.get_num_threads() == 1
+        # Same model and solve; only the rounding of threaded reductions may differ.
+        assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["loss"] == pytest.approx(metrics["loss"], rel=1e-5)
+    finally:
+        torch.set_num_threads(threads)
+    assert evaluate_cli.main([str(tmp_path / "r" / "checkpoint.pt"), str(data), "--threads", "0"]) == 1
+    assert "--threads must be >= 1" in _error_line(capsys)
     assert evaluate_cli.main([str(tmp_path / "nothing.pt"), str(data)]) == 1
     assert "no such checkpoint" in _error_line(capsys)
     assert evaluate_cli.main([str(data), str(data)]) == 1
