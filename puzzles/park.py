@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"parked {args.runs / name} in {args.parked / name}" + (f" ({', '.join(split)})" if split else ""))
         else:
             folders = sorted(p for p in args.parked.glob("*") if p.is_dir() and not p.name.endswith(".tmp"))
+            if not folders:
+                print(f"nothing parked in {args.parked}")
             for folder in folders:
                 run = args.runs / folder.name
                 if run.exists():

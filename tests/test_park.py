@@ -45,6 +45,12 @@ def test_park_then_unpark_restores_every_file(tmp_path):
     assert (run / "checkpoint.pt").read_bytes() == b"newer"
 
 
+def test_unpark_with_nothing_parked_says_so(tmp_path):
+    result = make(tmp_path, "unpark")
+    assert result.returncode == 0 and "nothing parked in docs/results/parked" in result.stdout
+    assert not (tmp_path / "runs").exists()
+
+
 def test_park_refuses_a_run_without_checkpoint_and_a_missing_name(tmp_path):
     (tmp_path / "runs" / "empty").mkdir(parents=True)
     result = make(tmp_path, "park", "RUNS=empty")
