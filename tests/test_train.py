@@ -220,7 +220,8 @@ def test_existing_run_is_never_overwritten(tmp_path, capsys):
 
 def test_resume_errors(tmp_path, capsys):
     assert run(tmp_path / "empty", "--resume") == 1
-    assert "no such checkpoint" in _error_line(capsys)
+    line = _error_line(capsys)
+    assert "no such checkpoint" in line and "drop --resume" in line
     assert run(tmp_path / "r") == 0
     capsys.readouterr()
     assert run(tmp_path / "r", "--resume", model="satnet-plain", epochs=2) == 1

@@ -513,6 +513,11 @@ class Run:
         """Check the run folder; return the checkpoint to resume from, if any."""
         checkpoint_path = self.dir / "checkpoint.pt"
         if self.settings.resume:
+            if not checkpoint_path.exists():
+                raise TrainingError(
+                    f"{checkpoint_path}: no such checkpoint file, nothing to resume "
+                    f"(drop --resume to start a new run in {self.dir})"
+                )
             checkpoint = load_checkpoint(checkpoint_path)
             self._check_resumable(checkpoint)
             return checkpoint
