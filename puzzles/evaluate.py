@@ -30,6 +30,7 @@ from .training.loop import TrainingError, evaluate, layer_from_checkpoint, load_
 from .training.tasks import Task
 
 PROGRAM = "puzzles.evaluate"
+DECODE_METHODS = ("relaxation", "exact", "decimate")
 
 
 def evaluate_checkpoint(
@@ -40,10 +41,17 @@ def evaluate_checkpoint(
     device: str = "cpu",
     split: Optional[str] = None,
     max_iter: Optional[int] = None,
+    decode: str = "relaxation",
+    decode_options: Optional[dict[str, Any]] = None,
+    rules_data: Optional[str | os.PathLike] = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """(metrics, predicted boards) of the checkpoint's model on the data set, or on the part
     of it (``split``: 'train', 'val' or 'test') that the run used as such; ``max_iter``
-    solves with that many sweeps instead of the run's."""
+    solves with that many sweeps instead of the run's; ``decode`` = 'exact' or 'decimate'
+    turns the answers into assignments that satisfy the layer's rules (puzzles.decoding),
+    with ``decode_options`` for ``symsatnet.decode.decode``."""
+    if decode not in DECODE_METHODS:
+        raise TrainingError(f"--decode must be one of {', '.join(DECODE_METHODS)}, got {decode!r}")
     if max_iter is not None and max_iter < 1:
         raise TrainingError(f"--max-iter must be >= 1, got {max_iter}")
     checkpoint = load_checkpoint(checkpoint_path)
@@ -73,6 +81,9 @@ def evaluate_checkpoint(
     examples = task.encode(puzzles, solutions)
     if seed is None:
         seed = int(checkpoint["settings"].get("seed", 0))
+    if decode != "relaxation":
+        return _decoded_metrics(layer, checkpoint, checkpoint_path, task, puzzles, examples, split, decode,
+                                decode_options or {}, rules_data, batch)
     metrics, predicted = evaluate(layer, examples, task, seed, batch, device=device, prefix="test", keep_predictions=True)
     metrics = {
         "board_accuracy": metrics["test_board_acc"],
@@ -93,6 +104,40 @@ def evaluate_checkpoint(
     return metrics, boards
 
 
+def _decoded_metrics(layer, checkpoint, checkpoint_path, task, puzzles, examples, split, method, options,
+                     rules_data, batch) -> tuple[dict[str, Any], np.ndarray]:
+    from .decoding import decode_examples, rules_of_checkpoint, rules_satisfied
+    from symsatnet.decode import DecodeError
+    from symsatnet.rules import RulesError
+
+    try:
+        constraints = rules_of_checkpoint(layer.cpu(), checkpoint, checkpoint_path, task, rules_data)
+        predicted, report = decode_examples(layer, examples, task, method, constraints, batch=batch, **options)
+    except (DecodeError, RulesError) as error:
+        raise TrainingError(str(error)) from None
+    truth = examples.truth
+    to_predict = ~examples.given_cells
+    boards = task.boards(predicted)
+    statuses = {name: report.status.count(name) for name in sorted(set(report.status))}
+    metrics = {
+        "board_accuracy": float((predicted == truth).all(axis=1).mean()) if len(truth) else 0.0,
+        "cell_accuracy": float(((predicted == truth) & to_predict).sum() / max(int(to_predict.sum()), 1)),
+        "rules_satisfied": float(rules_satisfied(task, puzzles, boards).mean()) if len(truth) else 0.0,
+        "consistent": float(report.consistent.mean()) if len(truth) else 0.0,
+        "proved": float(report.proved.mean()) if len(truth) else 0.0,
+        "status": statuses,
+        "median_seconds": float(np.median(report.seconds)) if len(truth) else 0.0,
+        "rules": constraints.describe(),
+        "count": len(examples),
+        "split": split or "all",
+        "epoch": int(checkpoint["epoch"]),
+        "layer": checkpoint["layer_config"].get("layer"),
+        "max_iter": layer.max_iter,
+        "decode": method,
+    }
+    return metrics, boards
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROGRAM, description="Evaluate a training checkpoint on a data set.")
     parser.add_argument("checkpoint", help="DIR/checkpoint.pt written by puzzles.train")
@@ -104,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, help="seed of the solver's random start (default: the run's)")
     parser.add_argument("--max-iter", type=int, dest="max_iter",
                         help="solver sweeps (default: the run's, 40 in the published settings)")
+    parser.add_argument("--decode", choices=DECODE_METHODS, default="relaxation",
+                        help="relaxation: the layer's rounding (default); exact: a constraint solver (OR-Tools) "
+                             "on the layer's rules; decimate: our own search, no solver needed")
+    parser.add_argument("--rules-data", metavar="FILE.npz",
+                        help="labels to check the layer's rules on (default: the run's training part)")
+    parser.add_argument("--time-limit", type=float, default=10.0, help="exact: seconds per puzzle (default 10)")
+    parser.add_argument("--processes", type=int, default=1, help="exact: worker processes (default 1)")
+    parser.add_argument("--max-nodes", type=int, default=2000, help="decimate: decisions per puzzle (default 2000)")
+    parser.add_argument("--progress", action="store_true", help="progress bar while decoding")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON line")
@@ -121,8 +175,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             torch.set_num_threads(args.threads)
         if args.device == "cuda" and not torch.cuda.is_available():
             raise TrainingError("--device cuda: no CUDA device is available")
+        options = {}
+        if args.decode == "exact":
+            options = dict(time_limit=args.time_limit, processes=args.processes, progress=args.progress)
+        elif args.decode == "decimate":
+            options = dict(max_nodes=args.max_nodes, progress=args.progress)
         metrics, boards = evaluate_checkpoint(args.checkpoint, args.data, args.batch, args.seed, args.device,
-                                             args.split, args.max_iter)
+                                             args.split, args.max_iter, args.decode, options, args.rules_data)
         if args.predictions:
             _save_npy(Path(args.predictions), boards)
     except (TrainingError, DatasetError) as error:
@@ -137,6 +196,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"board accuracy {metrics['board_accuracy']:.4f}  cell accuracy {metrics['cell_accuracy']:.4f}  "
               f"({metrics['count']} examples, split {metrics['split']}, {metrics['layer']} after epoch {metrics['epoch']}, "
               f"{metrics['max_iter']} sweeps)")
+        if "decode" in metrics:
+            print(f"  decode {metrics['decode']}: puzzle rules satisfied {metrics['rules_satisfied']:.4f}, "
+                  f"layer rules satisfied {metrics['consistent']:.4f}, proved optimal {metrics['proved']:.4f}, "
+                  f"median {1000 * metrics['median_seconds']:.1f} ms per puzzle; status {metrics['status']}")
+            print(f"  rules: {metrics['rules']}")
         def shown(value: Optional[float]) -> str:
             return "-" if value is None else f"{value:.4f}"
 
