@@ -50,7 +50,12 @@ def interaction_matrix(layer: torch.nn.Module) -> np.ndarray:
         matrix = layer.detach().cpu().numpy() if isinstance(layer, torch.Tensor) else np.asarray(layer)
     elif callable(getattr(layer, "matrix", None)):
         with torch.no_grad():
-            matrix = layer.matrix().detach().cpu().numpy()
+            clauses = getattr(layer, "S", None)
+            if isinstance(clauses, torch.Tensor):  # S-form: S Sᵀ in float64, not rounded to float32 sums
+                clauses = clauses.detach().cpu().double()
+                matrix = (clauses @ clauses.T).numpy()
+            else:
+                matrix = layer.matrix().detach().cpu().double().numpy()
     else:
         raise RulesError(
             f"cannot extract rules from a {type(layer).__name__}: it has no interaction matrix "
@@ -272,8 +277,8 @@ class Problem:
                 lines += [f"h -{extra} {i + 1} 0", f"h -{extra} {j + 1} 0", f"{-weight} {extra} 0"]
                 offset += weight
         header = [f"c symsatnet rules: {self.num_free} free variables, {extra - self.num_free} product variables",
-                  f"c energy = (cost + offset) / scale + constant; scale {scale!r} offset {offset} "
-                  f"constant {self.constant!r}"]
+                  "c energy = (cost + offset) / scale + constant, with",
+                  f"c scale {scale!r} offset {offset} constant {self.constant!r}"]
         return _write_text(path, header + lines, force)
 
     def write_opb(self, path, *, scale: float | None = None, force: bool = False) -> Path:

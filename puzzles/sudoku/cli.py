@@ -1,4 +1,4 @@
-"""Command line: ``python -m puzzles.sudoku generate|check``."""
+"""Command line: ``python -m puzzles.sudoku generate|check|solve``."""
 
 from __future__ import annotations
 
@@ -37,6 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="verify a data set file, including uniqueness")
     check.add_argument("file", help="a .npz written by generate")
     check.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    solve = commands.add_parser("solve", help="solve puzzles with a trained model's rules")
+    solve.add_argument("checkpoint", help="DIR/checkpoint.pt of a Sudoku run (puzzles.train)")
+    solve.add_argument("puzzles", nargs="+", metavar="PUZZLE",
+                       help="a board on one line ('0' or '.' blank), or a text file with one per line")
+    solve.add_argument("--decode", choices=("exact", "decimate", "relaxation"), default="exact",
+                       help="exact: constraint solver (OR-Tools, default); decimate: no solver; relaxation: the layer")
+    solve.add_argument("--rules-data", metavar="FILE.npz", help="labels to check the rules on (default: the run's)")
+    solve.add_argument("--time-limit", type=float, default=10.0, help="exact: seconds per puzzle (default 10)")
     return parser
 
 
@@ -102,6 +111,14 @@ def run_check(arguments: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
+    if arguments.command == "solve":
+        from .solve import run_solve
+
+        try:
+            return run_solve(arguments)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     return run_data_command(arguments, run_generate, run_check)
 
 if __name__ == "__main__":

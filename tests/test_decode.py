@@ -1,0 +1,289 @@
+"""Rule extraction (symsatnet.rules) and decoding (symsatnet.decode): energies, safe
+hardening, exports, planted rules, and a 4x4 Sudoku model decoded and checked by the rules."""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import symsatnet
+from symsatnet import decode as decoding
+from symsatnet import rules as rules_module
+from symsatnet.decode import Constraints, DecodeError, decode, extract_constraints
+from symsatnet.rules import RulesError, extract
+
+
+def relaxed_objective(C: torch.Tensor, signs: np.ndarray) -> np.ndarray:
+    """sum_ij C_ij <v_i, v_j> at v_i = s_i v_0 (s_0 = +1), through explicit vectors."""
+    v0 = torch.randn(5, dtype=torch.float64)
+    v0 = v0 / v0.norm()
+    s = torch.cat([torch.ones(len(signs), 1, dtype=torch.float64), torch.from_numpy(signs)], dim=1)
+    V = s[:, :, None] * v0  # (B, N, k)
+    return torch.einsum("ij,bik,bjk->b", C.double(), V, V).numpy()
+
+
+def layers():
+    torch.manual_seed(0)
+    return [
+        layer.double() for layer in (
+            symsatnet.CSATNet(6, aux=2),
+            symsatnet.SymSATNet(8, symsatnet.Symmetric(8), aux=1, truth="tied"),
+            symsatnet.SymSATNet(9, symsatnet.Product(symsatnet.Symmetric(3), symsatnet.Cyclic(3))),
+            symsatnet.SATNet(5, 7, aux=3),
+        )
+    ]
+
+
+@pytest.mark.parametrize("layer", layers(), ids=lambda layer: type(layer).__name__)
+def test_energy_equals_the_relaxed_objective_at_signed_truth_vectors(layer):
+    rules = extract(layer)
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 2, size=(16, rules.size)).astype(np.float64)
+    if isinstance(layer, symsatnet.SATNet):
+        # Through S itself, not through matrix(): sum_ij C_ij <v_i, v_j> = |S^T V|^2.
+        S = layer.S.detach().double()
+        signs = np.concatenate([np.ones((16, 1)), 2 * x - 1], axis=1)
+        expected = (torch.from_numpy(signs) @ S).pow(2).sum(dim=1).numpy()
+    else:
+        expected = relaxed_objective(layer.matrix().detach(), 2 * x - 1)
+    np.testing.assert_allclose(rules.energy(x), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_clamped_problem_keeps_the_energy_of_every_completion():
+    rules = extract(symsatnet.CSATNet(10, aux=2))
+    rng = np.random.default_rng(2)
+    values, given = rng.integers(0, 2, 10).astype(float), rng.random(10) < 0.4
+    unary = rng.normal(size=10)
+    problem = rules.clamp(values, given, unary)
+    for _ in range(20):
+        y = rng.integers(0, 2, problem.num_free).astype(float)
+        x = problem.full(y)
+        assert x[:10][given].tolist() == values[given].tolist()
+        extra = (unary * np.where(given, 0, x[:10])).sum()
+        assert problem.energy(y) == pytest.approx(rules.energy(x) + extra, abs=1e-10)
+
+
+def brute_force_minimum(problem, allowed=None):
+    best = None
+    for bits in itertools.product((0, 1), repeat=problem.num_free):
+        y = np.array(bits, dtype=float)
+        if allowed is not None and not allowed(y):
+            continue
+        energy = float(problem.energy(y))
+        best = energy if best is None else min(best, energy)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hard_pairs_never_change_the_optimal_energy(seed):
+    rng = np.random.default_rng(seed)
+    C = rng.normal(scale=0.3, size=(10, 10))
+    for i, j in ((1, 2), (3, 4), (5, 6), (7, 8)):  # strong penalties on disjoint pairs
+        C[i, j] = C[j, i] = 3.0
+    rules = extract(C)
+    problem = rules.clamp(np.zeros(9), np.zeros(9, dtype=bool))
+    hard = problem.hard_pairs()
+    assert len(hard) > 0
+    constrained = brute_force_minimum(problem, lambda y: not any(y[i] and y[j] for i, j in hard))
+    assert constrained == pytest.approx(brute_force_minimum(problem), abs=1e-9)
+
+
+def test_sparse_drops_weak_pairs_within_the_stated_bound():
+    rng = np.random.default_rng(3)
+    rules = extract(rng.normal(size=(12, 12)))
+    problem = rules.clamp(np.zeros(11), np.zeros(11, dtype=bool))
+    sparse = problem.sparse(0.5)
+    assert (sparse.pairs == 0).sum() > (problem.pairs == 0).sum()
+    y = rng.integers(0, 2, size=(200, 11)).astype(float)
+    assert np.abs(sparse.energy(y) - problem.energy(y)).max() <= sparse.dropped + 1e-12
+    assert problem.sparse(0) is problem
+    with pytest.raises(RulesError, match="threshold"):
+        problem.sparse(1.5)
+
+
+def read_wcnf_cost(path, y):
+    """Cost of an assignment (product variables set to the AND of their pair) in a WCNF file."""
+    lines = path.read_text().splitlines()
+    offset = scale = constant = None
+    clauses = []
+    for line in lines:
+        if line.startswith("c scale"):
+            words = line.split()
+            scale, offset, constant = float(words[words.index("scale") + 1]), int(
+                words[words.index("offset") + 1]), float(words[words.index("constant") + 1])
+        elif not line.startswith("c"):
+            head, *literals = line.split()
+            clauses.append((head, [int(value) for value in literals[:-1]]))
+    values = {index + 1: bool(bit) for index, bit in enumerate(y)}
+    for head, literals in clauses:  # product variables: t <-> x_i AND x_j, read off their hard clauses
+        if head == "h" and len(literals) == 2 and -literals[0] > len(y):
+            values.setdefault(-literals[0], True)
+            values[-literals[0]] &= values[literals[1]]
+    cost = 0
+    for head, literals in clauses:
+        satisfied = any(values[abs(literal)] == (literal > 0) for literal in literals)
+        if head != "h" and not satisfied:
+            cost += int(head)
+    return (cost + offset) / scale + constant
+
+
+def test_wcnf_and_opb_exports_keep_the_energy(tmp_path):
+    rng = np.random.default_rng(4)
+    rules = extract(rng.normal(size=(8, 8)))
+    path = rules.write_wcnf(tmp_path / "rules.wcnf")
+    problem = rules.clamp(np.zeros(7), np.zeros(7, dtype=bool))
+    for _ in range(10):
+        y = rng.integers(0, 2, 7)
+        assert read_wcnf_cost(path, y) == pytest.approx(problem.energy(y.astype(float)), abs=1e-4)
+    opb = rules.write_opb(tmp_path / "rules.opb").read_text()
+    assert opb.startswith("* #variable= 7") and "min:" in opb
+    with pytest.raises(FileExistsError, match="force=True"):
+        rules.write_opb(tmp_path / "rules.opb")
+    rules.write_opb(tmp_path / "rules.opb", force=True)
+
+
+# ---------------------------------------------------------------- planted rules, exact
+
+
+def planted_layer(groups=3, size=3, penalty=2.0, reward=0.5):
+    """C whose 0/1 energy rewards each true variable and penalises two trues in a group."""
+    n = groups * size
+    C = np.zeros((n + 1, n + 1))
+    for g in range(groups):
+        block = slice(1 + g * size, 1 + (g + 1) * size)
+        C[block, block] = penalty / 8
+    np.fill_diagonal(C, 0)
+    # a_i = 4 C_0i - 4 sum_j C_ij: choose C_0i so that a_i = -reward.
+    C[0, 1:] = C[1:, 0] = (-reward + 4 * C[1:, 1:].sum(axis=1)) / 4
+    layer = symsatnet.CSATNet(n)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(C).float())
+    return layer
+
+
+def one_hot_labels(groups, size, count, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((count, groups * size), dtype=np.float32)
+    for row in range(count):
+        for g in range(groups):
+            labels[row, g * size + rng.integers(size)] = 1
+    return labels
+
+
+def test_constraints_of_a_planted_layer_are_its_groups():
+    layer = planted_layer()
+    found = extract_constraints(layer, one_hot_labels(3, 3, 50))
+    assert sorted(map(list, found.exactly_one)) == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert len(found.at_most_one) == 9 and found.refuted == 0
+    # A label with two trues in a group refutes that group's pairs.
+    labels = one_hot_labels(3, 3, 50)
+    labels[0, :3] = [1, 1, 0]
+    refuted = extract_constraints(layer, labels)
+    assert refuted.refuted == 1 and len(refuted.exactly_one) == 2
+    assert extract_constraints(layer).exactly_one == ()
+    with pytest.raises(DecodeError, match="shape"):
+        extract_constraints(layer, np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("method", ["exact", "decimate"])
+def test_decoding_a_planted_problem_reaches_the_brute_force_optimum(method):
+    rng = np.random.default_rng(5)
+    layer = planted_layer()
+    with torch.no_grad():  # unequal rewards, so the optimum is unique
+        layer.weight[0, 1:] += torch.from_numpy(rng.normal(scale=0.05, size=9)).float()
+        layer.weight[1:, 0] = layer.weight[0, 1:]
+    constraints = extract_constraints(layer, one_hot_labels(3, 3, 50))
+    rules = extract(layer)
+    given = torch.zeros(4, 9, dtype=torch.bool)
+    given[1, 0] = given[2, 4] = given[3, 8] = True
+    z = torch.zeros(4, 9)
+    z[1, 0] = z[2, 4] = z[3, 8] = 1
+    result = decode(layer, z, given, method, constraints=constraints)
+    groups = constraints.exactly_one
+    for b in range(4):
+        problem = rules.clamp(z[b].numpy(), given[b].numpy())
+
+        def allowed(y, problem=problem):
+            x = problem.full(y)[:9]
+            return all(x[list(group)].sum() == 1 for group in groups)
+
+        assert result.consistent[b]
+        if method == "exact":  # decimate promises rules kept, not the least energy
+            assert result.energy[b] == pytest.approx(brute_force_minimum(problem, allowed), abs=1e-5)
+        assert (result.x[b][given[b].numpy()] == 1).all()
+    if method == "exact":
+        assert result.proved.all() and set(result.status) == {"optimal"}
+
+
+def test_contradicting_givens_are_flagged_not_crashed():
+    layer = planted_layer()
+    constraints = extract_constraints(layer, one_hot_labels(3, 3, 50))
+    z = torch.zeros(1, 9)
+    z[0, :2] = 1
+    given = torch.zeros(1, 9, dtype=torch.bool)
+    given[0, :2] = True  # two trues in one exactly-one group
+    for method in ("exact", "decimate"):
+        result = decode(layer, z, given, method, constraints=constraints)
+        assert result.status == ["infeasible"] and not result.consistent[0] and not result.proved[0]
+
+
+def test_bad_input_gets_clear_errors(monkeypatch):
+    layer = planted_layer()
+    z, given = torch.zeros(2, 9), torch.zeros(2, 9, dtype=torch.bool)
+    with pytest.raises(DecodeError, match="method must be one of"):
+        decode(layer, z, given, "greedy")
+    with pytest.raises(DecodeError, match="shape"):
+        decode(layer, torch.zeros(2, 8), torch.zeros(2, 8, dtype=torch.bool), "relaxation")
+    bad = z.clone()
+    bad[0, 0] = float("nan")
+    given_nan = given.clone()
+    given_nan[0, 0] = True
+    with pytest.raises(DecodeError, match="NaN"):
+        decode(layer, bad, given_nan, "relaxation")
+    with pytest.raises(DecodeError, match="constraints are for n = 4"):
+        decode(layer, z, given, "decimate", constraints=Constraints(4, np.zeros((0, 2), int), (), 0.1, 0, 0))
+    with pytest.raises(DecodeError, match="cannot decode"):
+        decode(torch.nn.Linear(2, 2), z, given, "relaxation")
+    with pytest.raises(RulesError, match="not finite"):
+        with torch.no_grad():
+            broken = planted_layer()
+            broken.weight[1, 2] = float("inf")
+        extract(broken)
+    real_import = builtins.__import__
+
+    def no_ortools(name, *args, **kwargs):
+        if name.startswith("ortools"):
+            raise ImportError("no ortools here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ortools)
+    with pytest.raises(DecodeError, match="pip install ortools"):
+        decode(layer, z, given, "exact")
+
+
+def test_a_time_limit_is_flagged():
+    layer = planted_layer(groups=6, size=6)
+    constraints = extract_constraints(layer, one_hot_labels(6, 6, 50))
+    result = decode(layer, torch.zeros(1, 36), torch.zeros(1, 36, dtype=torch.bool), "exact",
+                    constraints=constraints, time_limit=1e-9)
+    assert result.status[0] in ("feasible", "unknown", "optimal")
+    assert result.proved[0] == (result.status[0] == "optimal")
+
+
+def test_orbital_rules_read_a_symsatnet():
+    layer = symsatnet.SymSATNet(9, symsatnet.Product(symsatnet.Symmetric(3), symsatnet.Symmetric(3)))
+    table = rules_module.orbital_rules(layer, describe=lambda i, j: f"{i}-{j}")
+    values = layer.orbital_values().detach().numpy()
+    assert len(table) == 3  # 4 closed orbitals, one of them the diagonal
+    assert [abs(rule.weight) for rule in table] == sorted((abs(rule.weight) for rule in table), reverse=True)
+    for rule in table:
+        assert rule.weight == pytest.approx(8 * values[rule.orbital], rel=1e-6)
+        i, j = rule.example
+        assert layer.space.orbital_map[i, j] == rule.orbital and rule.description == f"{i}-{j}"
+    with pytest.raises(RulesError, match="SymSATNet"):
+        rules_module.orbital_rules(symsatnet.CSATNet(3))
