@@ -1,0 +1,134 @@
+"""Decoding trained Sudoku models: puzzles.evaluate --decode, puzzles.sudoku solve, and
+rules carried across board sizes (puzzles.sudoku.relations)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import symsatnet
+from puzzles import evaluate as evaluate_cli
+from puzzles import train as train_cli
+from puzzles.sudoku import cli as sudoku_cli
+from puzzles.sudoku.dataset import load_dataset
+from puzzles.sudoku.relations import KINDS, describe_pair, kind_map, resize_constraints, resize_layer
+from puzzles.sudoku.rules import rule_violations
+from puzzles.sudoku.solve import format_board, parse_puzzle
+from symsatnet.decode import Constraints
+
+
+@pytest.fixture(scope="module")
+def run_4x4(tmp_path_factory):
+    """A SymSATNet trained on 4x4 Sudoku (test board accuracy 1.0 from epoch 3-5, see test_train)."""
+    folder = tmp_path_factory.mktemp("decode")
+    out = folder / "sym4"
+    assert train_cli.main(["sudoku", "--box", "2", "--count", "1000", "--epochs", "6", "--threads", "1",
+                           "--no-progress", "--model", "symsatnet", "--out", str(out)]) == 0
+    data = folder / "minimal4.npz"
+    assert sudoku_cli.main(["generate", "--count", "60", "--box", "2", "--method", "unique", "--givens-min", "0",
+                            "--givens-max", "0", "--max-attempts", "1", "--seed", "9", "--out", str(data),
+                            "--quiet"]) == 0
+    return out / "checkpoint.pt", data
+
+
+@pytest.mark.parametrize("method", ["exact", "decimate"])
+def test_evaluate_decode_answers_obey_the_sudoku_rules(run_4x4, capsys, method):
+    checkpoint, data = run_4x4
+    capsys.readouterr()
+    assert evaluate_cli.main([str(checkpoint), str(data), "--decode", method, "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["count"] == 60 and metrics["decode"] == method
+    assert metrics["rules_satisfied"] == 1.0  # by the puzzle's own checker
+    assert metrics["board_accuracy"] == 1.0  # unique solutions: the same boards as the labels
+    if method == "exact":
+        assert metrics["proved"] == 1.0 and metrics["status"] == {"optimal": 60}
+
+
+def test_evaluate_decode_bad_options(run_4x4, capsys):
+    checkpoint, data = run_4x4
+    capsys.readouterr()
+    assert evaluate_cli.main([str(checkpoint), str(data), "--decode", "exact", "--time-limit", "0"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "time_limit" in error and "Traceback" not in error
+
+
+def test_solve_cli_prints_checked_boards(run_4x4, capsys, tmp_path):
+    checkpoint, data = run_4x4
+    dataset = load_dataset(data, verify=False)
+    lines = [format_board(puzzle) for puzzle in dataset.puzzles[:3]]
+    listing = tmp_path / "puzzles.txt"
+    listing.write_text("# three puzzles\n" + "\n".join(lines[1:]).replace(".", "0") + "\n")
+    capsys.readouterr()
+    assert sudoku_cli.main(["solve", str(checkpoint), lines[0], str(listing)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    boards = [line.split()[0] for line in out if not line.startswith("#")]
+    assert len(boards) == 3
+    for board, puzzle in zip(boards, dataset.puzzles[:3]):
+        assert rule_violations(parse_puzzle(board), puzzle) == []
+    assert out[-1] == "# 3 of 3 boards satisfy the Sudoku rules and keep their givens"
+
+
+@pytest.mark.parametrize("argument, message", [
+    ("12.4", "4 characters"),
+    ("1234123412341X34", "character 'X'"),
+    ("missing/puzzles.txt", "no such file"),
+])
+def test_solve_cli_refuses_malformed_puzzles(run_4x4, capsys, argument, message):
+    checkpoint, _ = run_4x4
+    capsys.readouterr()
+    assert sudoku_cli.main(["solve", str(checkpoint), argument]) == 1
+    error = capsys.readouterr().err.strip()
+    assert message in error and error.count("\n") == 0
+
+
+def sudoku_constraints(box: int) -> Constraints:
+    """The real Sudoku rules as Constraints, built from the board's geometry."""
+    side = box * box
+    index = np.arange(side**3).reshape(side, side, side)  # row, column, digit
+    groups = [index[r, c] for r in range(side) for c in range(side)]
+    groups += [index[r, :, d] for r in range(side) for d in range(side)]
+    groups += [index[:, c, d] for c in range(side) for d in range(side)]
+    groups += [index[b * box:(b + 1) * box, s * box:(s + 1) * box, d].ravel()
+               for b in range(box) for s in range(box) for d in range(side)]
+    pairs = set()
+    for group in groups:
+        pairs.update((int(i), int(j)) for i in group for j in group if i < j)
+    return Constraints(side**3, np.array(sorted(pairs)), tuple(np.sort(g) for g in groups), 0.1, 0, 0)
+
+
+def as_sets(constraints: Constraints):
+    return ({tuple(pair) for pair in constraints.at_most_one.tolist()},
+            {tuple(group.tolist()) for group in constraints.exactly_one})
+
+
+def test_resized_rules_are_the_rules_of_the_larger_board():
+    assert as_sets(resize_constraints(sudoku_constraints(2), 2, 3)) == as_sets(sudoku_constraints(3))
+    with pytest.raises(ValueError, match="box-3"):
+        resize_constraints(sudoku_constraints(2), 3, 2)
+
+
+def test_resized_layer_keeps_each_kinds_value():
+    torch.manual_seed(0)
+    small = symsatnet.SymSATNet(64, symsatnet.sudoku_group(2), truth="tied").double()
+    large = resize_layer(small, 3)
+    assert large.group == symsatnet.sudoku_group(3) and large.n == 729
+    small_c, large_c = small.matrix().detach().numpy(), large.matrix().detach().numpy()
+    small_kinds, large_kinds = kind_map(2), kind_map(3)
+    for kind in range(len(KINDS)):
+        expected = small_c[1:, 1:][small_kinds == kind]
+        assert np.ptp(expected) < 1e-12  # one value per kind: the kinds are the orbitals
+        np.testing.assert_allclose(large_c[1:, 1:][large_kinds == kind], expected[0], rtol=1e-10)
+    np.testing.assert_allclose(large_c[0, 1:], small_c[0, 1], rtol=1e-10)
+    with pytest.raises(ValueError, match="sudoku_group"):
+        resize_layer(symsatnet.SymSATNet(64, symsatnet.Symmetric(64)), 3)
+
+
+def test_pair_descriptions():
+    describe = describe_pair(3)
+    assert describe(0, 1) == "same cell, another digit"
+    assert describe(0, 9) == "same row, another column of the same stack, same digit"
+    assert describe(0, 9 * 9 * 3) == "another band, same column, same digit"
+    assert len(set(KINDS)) == 18
