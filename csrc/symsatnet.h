@@ -71,6 +71,15 @@ at::Tensor smix_adjoint_cuda(
     int64_t max_iter, double eps, double prox_lam);
 #endif
 
+// The epilogue of every forward kernel, CPU and CUDA (csrc/ops.cpp): z_out from the
+// final vectors V (B, N, k): arccos(-<v_i, v0>)/pi for outputs, z for inputs, 1 for
+// the truth column.
+at::Tensor z_from_vectors(const at::Tensor& V, const at::Tensor& z, const at::Tensor& is_input);
+
+// Raises unless the square matrix `block` is symmetric up to the rounding of its dtype
+// (relative to its largest entry); `what` names it and `symbol` writes it in the message.
+void check_symmetric(const at::Tensor& block, const char* what, const char* symbol);
+
 // Argument checks shared by both devices (shapes, dtypes, devices, scalars).
 // `weights_name` is "C" or "S"; `square` says whether the weights must be N x N.
 void check_forward_args(const at::Tensor& weights, const char* weights_name, bool square,

@@ -35,7 +35,6 @@ aggregate pairings, never from a dense matrix), the truth row, the aux rows and 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -470,99 +469,6 @@ def structure(group: Group) -> Optional[Structure]:
     return _CACHE[group]
 
 
-# --------------------------------------------------------------------------- the ops
-
-
-def _fake_forward(weights, truth, aux_rows, members, term_offsets, term_nodes, term_weights, refresh,
-                  z, is_input, V_init, order, max_iter, eps, prox_lam):
-    batch, size = z.shape
-    return (
-        V_init.new_empty(batch, size, V_init.shape[2]),
-        z.new_empty(batch, size),
-        z.new_empty(batch, size),
-        z.new_empty(batch, dtype=torch.int32),
-    )
-
-
-def _fake_adjoint(weights, aux_rows, members, term_offsets, term_nodes, term_weights, refresh,
-                  V, gnorm, is_input, W, order, max_iter, eps, prox_lam):
-    return V.new_empty(V.shape)
-
-
-def _fake_pairings(weights, members, term_offsets, term_nodes, term_weights, refresh, V, U, is_input):
-    return V.new_empty(V.shape[0], weights.shape[0]), V.new_empty(V.shape[0], members.shape[0], V.shape[2])
-
-
-torch.library.register_fake("symsatnet::structured_forward")(_fake_forward)
-torch.library.register_fake("symsatnet::structured_adjoint")(_fake_adjoint)
-torch.library.register_fake("symsatnet::structured_pairings")(_fake_pairings)
-
-structured_forward = torch.ops.symsatnet.structured_forward.default
-structured_adjoint = torch.ops.symsatnet.structured_adjoint.default
-structured_pairings = torch.ops.symsatnet.structured_pairings.default
-
-
-def _setup_context(ctx, inputs, output):
-    (weights, truth, aux_rows, members, offsets, nodes, term_weights, refresh,
-     z, is_input, V_init, order, max_iter, eps, prox_lam) = inputs
-    V, z_out, gnorm, _ = output
-    ctx.save_for_backward(weights, aux_rows, members, offsets, nodes, term_weights, refresh,
-                          z, is_input, V_init, order, V, z_out, gnorm)
-    ctx.solve = (max_iter, eps, prox_lam)
-
-
-def _backward(ctx, grad_V, grad_z_out, grad_gnorm, grad_sweeps):
-    (weights, aux_rows, members, offsets, nodes, term_weights, refresh,
-     z, is_input, V_init, order, V, z_out, gnorm) = ctx.saved_tensors
-    tables = (members, offsets, nodes, term_weights, refresh)
-    n = members.shape[0]
-    outputs = ops.output_mask(is_input)
-    v0 = V[:, :1, :]
-    if grad_V is None:
-        grad_V = torch.zeros_like(V)
-    if grad_z_out is None:
-        grad_z_out = torch.zeros_like(z_out)
-    # As in symsatnet.ops: dl/dv_o = grad_V + grad_z / (pi sin(pi z_o)) v0 for outputs.
-    sin = torch.sin(math.pi * z_out).clamp_min(ops.SIN_EPS)
-    through_z = torch.where(outputs, grad_z_out / (math.pi * sin), torch.zeros_like(sin))
-    W = torch.where(outputs.unsqueeze(-1), grad_V + through_z.unsqueeze(-1) * v0, torch.zeros_like(V))
-    # As in symsatnet.ops: the adjoint divides by the forward's |g_o - prox_lam v_o| and has no
-    # damping term of its own, so prox_lam acts as SATNet's diagonal increment.
-    max_iter, eps, _ = ctx.solve
-    U = structured_adjoint(weights, aux_rows, *tables, V, ops.clamped_gnorm(gnorm, is_input), is_input, W,
-                           order, max_iter, eps, 0.0)
-    pairings, field_problem = structured_pairings(weights, *tables, V, U, is_input)
-    U_aux, V_aux = U[:, n + 1 :], V[:, n + 1 :]
-
-    grad_weights = grad_truth = grad_aux = grad_z = None
-    if ctx.needs_input_grad[0]:
-        # dl/dC_ab = -<u_a, v_b>; a weight's entries are the pairs its terms read.
-        grad_weights = -pairings.sum(0)
-    if ctx.needs_input_grad[1]:
-        # C_0p and C_p0 are the same entry; u_0 = 0.
-        grad_truth = -torch.einsum("bpk,bk->p", U[:, 1 : n + 1], V[:, 0])
-    if ctx.needs_input_grad[2]:
-        # Row a of the aux block is used as a row, and its first 1 + n entries also as a column.
-        grad_aux = -torch.einsum("bak,bjk->aj", U_aux, V)
-        grad_aux[:, : n + 1] -= torch.einsum("bjk,bak->aj", U[:, : n + 1], V_aux)
-    if ctx.needs_input_grad[8]:
-        field_of_u = torch.zeros_like(V)
-        field_of_u[:, 1 : n + 1] = field_problem + torch.einsum("ap,bak->bpk", aux_rows[:, 1 : n + 1], U_aux)
-        grad_v_in = grad_V - field_of_u
-        r = ops.input_directions(V_init, v0)
-        angle = math.pi * z
-        dv_dz = math.pi * (torch.sin(angle).unsqueeze(-1) * v0 + torch.cos(angle).unsqueeze(-1) * r)
-        through_v = (grad_v_in * dv_dz).sum(-1)
-        inputs = is_input.clone()
-        inputs[:, 0] = False
-        grad_z = torch.where(inputs, through_v + grad_z_out, torch.zeros_like(z))
-    return (grad_weights, grad_truth, grad_aux, None, None, None, None, None, grad_z,
-            None, None, None, None, None, None)
-
-
-torch.library.register_autograd("symsatnet::structured_forward", _backward, setup_context=_setup_context)
-
-
 # --------------------------------------------------------------------------- functional
 
 
@@ -612,7 +518,7 @@ def mix(
     stand_in = aux_rows.new_empty(size, 0)  # carries N, dtype and device for the shared preparation
     z_full, mask, V_init, order, n = functional._prepare(stand_in, z, is_input, k, max_iter, order, generator, "C")
     t = tables.tensors(coeffs.device)
-    result = structured_forward(
+    result = ops.structured_forward(
         tables.weights(coeffs), truth, aux_rows, t["members"], t["term_offsets"], t["term_nodes"],
         t["term_weights"], t["refresh"], z_full, mask, V_init, order, max_iter, float(eps), float(prox_lam),
     )

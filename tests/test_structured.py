@@ -8,7 +8,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symsatnet import structured
+from symsatnet import ops, structured
 from symsatnet.groups import (
     Cyclic,
     DirectSum,
@@ -292,31 +292,30 @@ def test_opcheck():
     weights, truth, aux_rows, tabs, z, mask, V_init, order = _op_args()
     args = (weights.clone().requires_grad_(), truth.clone().requires_grad_(), aux_rows.clone().requires_grad_(),
             *tabs, z.clone().requires_grad_(), mask, V_init, order, 50, 1e-10, 0.01)
-    torch.library.opcheck(structured.structured_forward, args)
-    V, _, gnorm, _ = structured.structured_forward(weights, truth, aux_rows, *tabs, z, mask, V_init, order, 50, 1e-10, 0.01)
+    torch.library.opcheck(ops.structured_forward, args)
+    V, _, gnorm, _ = ops.structured_forward(weights, truth, aux_rows, *tabs, z, mask, V_init, order, 50, 1e-10, 0.01)
     W = torch.randn_like(V)
-    from symsatnet import ops
 
     torch.library.opcheck(
-        structured.structured_adjoint,
+        ops.structured_adjoint,
         (weights, aux_rows, *tabs, V, ops.clamped_gnorm(gnorm, mask), mask, W, order, 50, 1e-10, 0.0),
     )
-    torch.library.opcheck(structured.structured_pairings, (weights, *tabs, V, W, mask))
+    torch.library.opcheck(ops.structured_pairings, (weights, *tabs, V, W, mask))
 
 
 def test_bad_tables_are_refused():
     weights, truth, aux_rows, tabs, z, mask, V_init, order = _op_args()
     members, offsets, nodes, term_weights, refresh = tabs
     with pytest.raises(RuntimeError, match="term_weights"):
-        structured.structured_forward(weights[:1], truth, aux_rows, *tabs, z, mask, V_init, order, 5, 0.0, 0.0)
+        ops.structured_forward(weights[:1], truth, aux_rows, *tabs, z, mask, V_init, order, 5, 0.0, 0.0)
     with pytest.raises(RuntimeError, match="int32"):
-        structured.structured_forward(weights, truth, aux_rows, members.long(), offsets, nodes, term_weights,
+        ops.structured_forward(weights, truth, aux_rows, members.long(), offsets, nodes, term_weights,
                                       refresh, z, mask, V_init, order, 5, 0.0, 0.0)
     asymmetric = aux_rows.clone()
     asymmetric[0, -1] += 1.0
     bad_aux = torch.cat([asymmetric, asymmetric], 0)
     with pytest.raises(RuntimeError, match="aux_rows"):
-        structured.structured_forward(weights, truth, bad_aux, *tabs, z, mask, V_init, order, 5, 0.0, 0.0)
+        ops.structured_forward(weights, truth, bad_aux, *tabs, z, mask, V_init, order, 5, 0.0, 0.0)
 
 
 def test_torch_compile_traces_the_structured_layer():

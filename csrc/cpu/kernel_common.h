@@ -1,10 +1,12 @@
-// Pieces shared by the CPU kernels (csrc/cpu/*.cpp): the padded rank, the
-// 64-byte vector type, and the initial vectors of one batch item. Everything
-// here is a template or inline, so each entry point compiled with its own
-// `target` attribute (simd.h) inlines the hot parts for its instruction set.
+// Pieces shared by the CPU kernels (csrc/cpu/*.cpp): the padded rank, the vector
+// types of each instruction set, the initial vectors of one batch item and the one
+// run-time dispatch to the instruction set. Everything here is a template or inline,
+// so each entry point compiled with its own `target` attribute (simd.h) inlines the
+// hot parts for its instruction set.
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <cstdint>
@@ -42,28 +44,17 @@ struct CacheAligned {
 template <typename T>
 using aligned_vector = std::vector<T, CacheAligned<T>>;
 
-// 64-byte vectors through GCC/Clang vector extensions: each instruction-set entry
-// point compiles them to its own registers (one zmm, two ymm, four xmm).
-template <typename T>
-struct Vec64;
-template <>
-struct Vec64<float> {
-  typedef float type __attribute__((vector_size(64)));
-};
-template <>
-struct Vec64<double> {
-  typedef double type __attribute__((vector_size(64)));
-};
-template <typename T>
-using vec_t = typename Vec64<T>::type;
-template <typename T>
-constexpr int kLanes = 64 / sizeof(T);
-
 // Vectors of VB bytes, for kernels that follow their entry point's register width.
 template <typename T, int VB>
 struct VecOf {
   typedef T type __attribute__((vector_size(VB)));
 };
+// The hot loops work on vectors of VB bytes, the register width of the entry point
+// they are inlined into (64 for AVX-512, 32 for AVX2, 16 otherwise): a 64-byte type
+// compiled for AVX2 needs twice the registers and spills (the dense kernel ran ~25x
+// slower, the structured one ~7x).
+template <typename T, int VB>
+using vec = typename VecOf<T, VB>::type;
 template <typename T, int VB>
 SYMSATNET_INLINE typename VecOf<T, VB>::type load_vec(const T* p) {
   typename VecOf<T, VB>::type v;
@@ -72,17 +63,6 @@ SYMSATNET_INLINE typename VecOf<T, VB>::type load_vec(const T* p) {
 }
 template <typename T, int VB>
 SYMSATNET_INLINE void store_vec(T* p, typename VecOf<T, VB>::type v) {
-  __builtin_memcpy(p, &v, sizeof(v));
-}
-
-template <typename T>
-SYMSATNET_INLINE vec_t<T> load(const T* p) {
-  vec_t<T> v;
-  __builtin_memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <typename T>
-SYMSATNET_INLINE void store(T* p, vec_t<T> v) {
   __builtin_memcpy(p, &v, sizeof(v));
 }
 
@@ -108,7 +88,7 @@ void normalise_or(const T* src, int64_t k, int64_t kp, int64_t fallback, T* v) {
   }
 }
 
-// Initial vectors of one item (DESIGN.md §2): v0 from V_init[0]; an input i gets
+// Initial vectors of one item (docs/design.md, "Forward"): v0 from V_init[0]; an input i gets
 // -cos(pi z_i) v0 + sin(pi z_i) r_i with r_i the part of V_init[i] orthogonal to
 // v0; every other variable starts at V_init[i] normalised.
 template <typename T>
@@ -134,6 +114,41 @@ void init_item(const T* z, const bool* is_input, const T* V_init, int64_t N, int
     const T sin_part = n2 > std::numeric_limits<T>::min() ? std::sin(angle) / std::sqrt(n2) : T(0);
     for (int64_t c = 0; c < kp; ++c) v[c] = cos_part * v0[c] + sin_part * r[c];
   }
+}
+
+// Entry points, one per instruction set, of a kernel over a range of batch items.
+// `Kernel` provides `template <int VB> static void range(const Args&, int64_t begin,
+// int64_t end)` (always inline): each entry point below inlines it with VB, the width
+// in bytes of its own vector registers (16 baseline, 32 AVX2, 64 AVX-512), and the
+// compiler vectorises each copy for its own target.
+template <class Kernel, class Args>
+void range_baseline(const Args& a, int64_t b0, int64_t b1) {
+  Kernel::template range<16>(a, b0, b1);
+}
+#if SYMSATNET_X86
+template <class Kernel, class Args>
+SYMSATNET_TARGET_AVX2 void range_avx2(const Args& a, int64_t b0, int64_t b1) {
+  Kernel::template range<32>(a, b0, b1);
+}
+template <class Kernel, class Args>
+SYMSATNET_TARGET_AVX512 void range_avx512(const Args& a, int64_t b0, int64_t b1) {
+  Kernel::template range<64>(a, b0, b1);
+}
+#endif
+
+// Run `Kernel` over batch items 0..B-1, one item per task of at::parallel_for, with the
+// entry point of the best instruction set the processor has (or SYMSATNET_CPU_ISA asks).
+template <class Kernel, class Args>
+void run_batch(const Args& a, int64_t B) {
+  auto fn = &range_baseline<Kernel, Args>;
+#if SYMSATNET_X86
+  switch (cpu_isa()) {
+    case CpuIsa::avx512: fn = &range_avx512<Kernel, Args>; break;
+    case CpuIsa::avx2: fn = &range_avx2<Kernel, Args>; break;
+    default: break;
+  }
+#endif
+  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { fn(a, b0, b1); });
 }
 
 // The rank dimension padded with zeros to kp, contiguous.

@@ -31,12 +31,6 @@ using namespace cpu;
 
 constexpr int kBlock = 8;      // outputs whose fields are computed in one pass
 
-// The hot loops work on vectors of VB bytes, the register width of the entry point
-// they are inlined into (64 for AVX-512, 32 for AVX2, 16 otherwise): a 64-byte type
-// compiled for AVX2 needs twice the registers, spills, and ran ~25x slower.
-template <typename T, int VB>
-using vec = typename VecOf<T, VB>::type;
-
 // One pass of block_combine over NCH consecutive vectors at column c0.
 template <typename T, int VB, int NCH>
 SYMSATNET_INLINE void block_pass(const T* const* rows, const T* X, int64_t count, int64_t kp,
@@ -229,8 +223,6 @@ SYMSATNET_INLINE void adjoint_item(const Problem<T>& p, const bool* is_input, co
   solve_item<T, VB, dense, true>(p, is_input, U, V, const_cast<T*>(gnorm), W);
 }
 
-// One instantiation of the batch loops per instruction set; the bodies above are
-// inlined into each, so each is vectorised for its own target.
 template <typename T, bool dense>
 struct Batch {
   Problem<T> p;
@@ -264,58 +256,23 @@ SYMSATNET_INLINE void adjoint_range(const Batch<T, dense>& a, int64_t begin, int
   }
 }
 
+// The batch loops as kernels of run_batch (kernel_common.h), which picks the
+// instruction set.
 template <typename T, bool dense>
-void forward_baseline(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  forward_range<T, 16>(a, b0, b1);
-}
-template <typename T, bool dense>
-void adjoint_baseline(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  adjoint_range<T, 16>(a, b0, b1);
-}
-#if SYMSATNET_X86
-template <typename T, bool dense>
-SYMSATNET_TARGET_AVX2 void forward_avx2(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  forward_range<T, 32>(a, b0, b1);
-}
-template <typename T, bool dense>
-SYMSATNET_TARGET_AVX2 void adjoint_avx2(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  adjoint_range<T, 32>(a, b0, b1);
-}
-template <typename T, bool dense>
-SYMSATNET_TARGET_AVX512 void forward_avx512(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  forward_range<T, 64>(a, b0, b1);
-}
-template <typename T, bool dense>
-SYMSATNET_TARGET_AVX512 void adjoint_avx512(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  adjoint_range<T, 64>(a, b0, b1);
-}
-#endif
+struct ForwardKernel {
+  template <int VB>
+  SYMSATNET_INLINE static void range(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
+    forward_range<T, VB, dense>(a, b0, b1);
+  }
+};
 
 template <typename T, bool dense>
-void run_forward(const Batch<T, dense>& a, int64_t B) {
-  auto fn = &forward_baseline<T, dense>;
-#if SYMSATNET_X86
-  switch (cpu_isa()) {
-    case CpuIsa::avx512: fn = &forward_avx512<T, dense>; break;
-    case CpuIsa::avx2: fn = &forward_avx2<T, dense>; break;
-    default: break;
+struct AdjointKernel {
+  template <int VB>
+  SYMSATNET_INLINE static void range(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
+    adjoint_range<T, VB, dense>(a, b0, b1);
   }
-#endif
-  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { fn(a, b0, b1); });
-}
-
-template <typename T, bool dense>
-void run_adjoint(const Batch<T, dense>& a, int64_t B) {
-  auto fn = &adjoint_baseline<T, dense>;
-#if SYMSATNET_X86
-  switch (cpu_isa()) {
-    case CpuIsa::avx512: fn = &adjoint_avx512<T, dense>; break;
-    case CpuIsa::avx2: fn = &adjoint_avx2<T, dense>; break;
-    default: break;
-  }
-#endif
-  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { fn(a, b0, b1); });
-}
+};
 
 template <bool dense>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
@@ -344,14 +301,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
     a.V = V.data_ptr<scalar_t>();
     a.gnorm = gnorm.data_ptr<scalar_t>();
     a.sweeps = sweeps.data_ptr<int>();
-    run_forward(a, B);
+    run_batch<ForwardKernel<scalar_t, dense>>(a, B);
   });
   V = V.narrow(2, 0, k).contiguous();
-  // z of an output from the angle to v0; inputs pass through; truth is 1.
-  auto cosine = -(V * V.narrow(1, 0, 1)).sum(2);
-  auto z_out = at::where(is_input, z, at::arccos(cosine.clamp(-1, 1)) / M_PI);
-  z_out.select(1, 0).fill_(1);
-  return {V, z_out, gnorm, sweeps};
+  return {V, z_from_vectors(V, z, is_input), gnorm, sweeps};
 }
 
 template <bool dense>
@@ -379,7 +332,7 @@ at::Tensor adjoint_cpu(const at::Tensor& weights_in, const at::Tensor& V_in,
     a.gnorm = const_cast<scalar_t*>(gnorm.data_ptr<scalar_t>());
     a.W = W.data_ptr<scalar_t>();
     a.U = U.data_ptr<scalar_t>();
-    run_adjoint(a, B);
+    run_batch<AdjointKernel<scalar_t, dense>>(a, B);
   });
   return U.narrow(2, 0, k).contiguous();
 }

@@ -31,11 +31,6 @@ namespace {
 
 using namespace cpu;
 
-// The hot loops work on vectors of VB bytes, the register width of the entry point
-// they are inlined into (64 for AVX-512, 32 for AVX2, 16 otherwise): a 64-byte type
-// compiled for AVX2 needs twice the registers and spills (it ran ~7x slower).
-template <typename T, int VB>
-using vec = typename VecOf<T, VB>::type;
 
 // The structure of one call, shared by all items (row ids index the working buffer:
 // 0..N-1 the variables, N.. the class aggregates).
@@ -439,38 +434,17 @@ SYMSATNET_INLINE void pairings_range(const Batch<T>& a, int64_t begin, int64_t e
 
 enum class Kind { forward, adjoint, pairings };
 
-template <typename T, int VB, Kind kind>
-SYMSATNET_INLINE void run_range(const Batch<T>& a, int64_t b0, int64_t b1) {
-  if constexpr (kind == Kind::forward) forward_range<T, VB>(a, b0, b1);
-  if constexpr (kind == Kind::adjoint) adjoint_range<T, VB>(a, b0, b1);
-  if constexpr (kind == Kind::pairings) pairings_range<T, VB>(a, b0, b1);
-}
-
+// The batch loops as one kernel of run_batch (kernel_common.h), which picks the
+// instruction set.
 template <typename T, Kind kind>
-void range_baseline(const Batch<T>& a, int64_t b0, int64_t b1) { run_range<T, 16, kind>(a, b0, b1); }
-#if SYMSATNET_X86
-template <typename T, Kind kind>
-SYMSATNET_TARGET_AVX2 void range_avx2(const Batch<T>& a, int64_t b0, int64_t b1) {
-  run_range<T, 32, kind>(a, b0, b1);
-}
-template <typename T, Kind kind>
-SYMSATNET_TARGET_AVX512 void range_avx512(const Batch<T>& a, int64_t b0, int64_t b1) {
-  run_range<T, 64, kind>(a, b0, b1);
-}
-#endif
-
-template <typename T, Kind kind>
-void run(const Batch<T>& a, int64_t B) {
-  auto fn = &range_baseline<T, kind>;
-#if SYMSATNET_X86
-  switch (cpu_isa()) {
-    case CpuIsa::avx512: fn = &range_avx512<T, kind>; break;
-    case CpuIsa::avx2: fn = &range_avx2<T, kind>; break;
-    default: break;
+struct RangeKernel {
+  template <int VB>
+  SYMSATNET_INLINE static void range(const Batch<T>& a, int64_t b0, int64_t b1) {
+    if constexpr (kind == Kind::forward) forward_range<T, VB>(a, b0, b1);
+    if constexpr (kind == Kind::adjoint) adjoint_range<T, VB>(a, b0, b1);
+    if constexpr (kind == Kind::pairings) pairings_range<T, VB>(a, b0, b1);
   }
-#endif
-  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { fn(a, b0, b1); });
-}
+};
 
 // Host-side tables of one call: the node ids turned into buffer rows, the per-term
 // weights gathered, the diagonal each variable's terms count.
@@ -595,13 +569,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> structured_forward_cp
     a.V = V.data_ptr<scalar_t>();
     a.gnorm = gnorm.data_ptr<scalar_t>();
     a.sweeps = sweeps.data_ptr<int>();
-    run<scalar_t, Kind::forward>(a, B);
+    run_batch<RangeKernel<scalar_t, Kind::forward>>(a, B);
   });
   V = V.narrow(2, 0, k).contiguous();
-  auto cosine = -(V * V.narrow(1, 0, 1)).sum(2);
-  auto z_out = at::where(is_input, z, at::arccos(cosine.clamp(-1, 1)) / M_PI);
-  z_out.select(1, 0).fill_(1);
-  return {V, z_out, gnorm, sweeps};
+  return {V, z_from_vectors(V, z, is_input), gnorm, sweeps};
 }
 
 at::Tensor structured_adjoint_cpu(
@@ -640,7 +611,7 @@ at::Tensor structured_adjoint_cpu(
     a.gnorm = const_cast<scalar_t*>(gnorm.data_ptr<scalar_t>());
     a.W = W.data_ptr<scalar_t>();
     a.U = U.data_ptr<scalar_t>();
-    run<scalar_t, Kind::adjoint>(a, B);
+    run_batch<RangeKernel<scalar_t, Kind::adjoint>>(a, B);
   });
   return U.narrow(2, 0, k).contiguous();
 }
@@ -683,7 +654,7 @@ std::tuple<at::Tensor, at::Tensor> structured_pairings_cpu(
     a.pairings = pairings.data_ptr<scalar_t>();
     a.field = field.data_ptr<scalar_t>();
     a.num_weights = weights.size(0);
-    run<scalar_t, Kind::pairings>(a, B);
+    run_batch<RangeKernel<scalar_t, Kind::pairings>>(a, B);
   });
   return {pairings, field.narrow(2, 0, k).contiguous()};
 }

@@ -580,11 +580,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
       }
     });
   }
-  // z of an output from the angle to v0; inputs pass through; truth is 1.
-  auto cosine = -(V * V.narrow(1, 0, 1)).sum(2);
-  auto z_out = at::where(is_input, z, at::arccos(cosine.clamp(-1, 1)) / kPi);
-  z_out.select(1, 0).fill_(1);
-  return {V, z_out, gnorm, sweeps};
+  return {V, z_from_vectors(V, z, is_input), gnorm, sweeps};
 }
 
 template <bool dense>
