@@ -16,8 +16,11 @@ from torch import nn
 from . import functional
 from .functional import MixInfo
 
-#: Solver kernels of SATNet (see its ``kernel`` argument).
-SATNET_KERNELS = ("auto", "dense", "clauses")
+#: Every solver kernel a layer may run. ``'dense'`` sweeps rows of the full C (C-form),
+#: ``'clauses'`` keeps C = S Sᵀ implicit (S-form, :class:`SATNet`), ``'structured'`` sums
+#: class aggregates of a group's tables (:class:`~symsatnet.SymSATNet`); ``'auto'`` lets
+#: the layer pick one of those it has (its ``kernels``) for each forward.
+KERNELS = ("auto", "dense", "clauses", "structured")
 
 
 class _SolverSettings(nn.Module):
@@ -42,6 +45,36 @@ class _SolverSettings(nn.Module):
         #: :class:`~symsatnet.functional.MixInfo` of the last forward (sweeps run,
         #: number of outputs whose backward is clamped, ...).
         self.last_info: Optional[MixInfo] = None
+
+    #: The kernels this layer accepts (a subset of :data:`KERNELS`).
+    kernels: tuple[str, ...] = ("dense",)
+    _kernel: str = "dense"
+
+    @property
+    def kernel(self) -> str:
+        """The solver kernel chosen (one of ``kernels``); it may be changed at any time.
+
+        It is an execution choice, not part of the model: ``load_state_dict`` keeps it,
+        whatever kernel the saved weights were trained with."""
+        return self._kernel
+
+    @kernel.setter
+    def kernel(self, kernel: str) -> None:
+        self._kernel = self._check_kernel(kernel)
+
+    def _check_kernel(self, kernel: str) -> str:
+        if kernel not in self.kernels:
+            raise ValueError(f"kernel must be one of {self.kernels}, got {kernel!r}")
+        return kernel
+
+    @property
+    def active_kernel(self) -> str:
+        """The kernel the next forward runs: ``kernel``, or what ``'auto'`` picks now (it
+        depends on the sizes and the parameters' device)."""
+        return self._auto_kernel() if self.kernel == "auto" else self.kernel
+
+    def _auto_kernel(self) -> str:
+        return "dense"
 
     def _solve_kwargs(self):
         return dict(
@@ -98,6 +131,8 @@ class SATNet(_SolverSettings):
         torch.Size([4, 9])
     """
 
+    kernels = ("auto", "dense", "clauses")
+
     def __init__(
         self,
         n: int,
@@ -127,32 +162,22 @@ class SATNet(_SolverSettings):
     def forward(self, z: torch.Tensor, is_input: torch.Tensor) -> torch.Tensor:
         if z.dim() != 2 or z.shape[1] != self.n:
             raise ValueError(f"z must have shape (batch, {self.n}), got {tuple(z.shape)}")
-        if self.uses_dense():
+        if self.active_kernel == "dense":
             self.last_info = functional.mix(self.matrix(), z, is_input, **self._solve_kwargs())
         else:
             self.last_info = functional.smix(self.S, z, is_input, **self._solve_kwargs())
         return self.last_info.z
 
-    @property
-    def kernel(self) -> str:
-        """The solver kernel, ``'auto'``, ``'dense'`` or ``'clauses'`` (see the constructor);
-        it may be changed at any time."""
-        return self._kernel
-
-    @kernel.setter
-    def kernel(self, kernel: str) -> None:
-        if kernel not in SATNET_KERNELS:
-            raise ValueError(f"kernel must be one of {SATNET_KERNELS}, got {kernel!r}")
-        self._kernel = kernel
-
     def uses_dense(self) -> bool:
-        """Whether the next forward forms C = S Sᵀ and runs the C-form kernel (see ``kernel``)."""
-        if self.kernel != "auto":
-            return self.kernel == "dense"
+        """Whether the next forward forms C = S Sᵀ and runs the C-form kernel (kept for
+        compatibility; the same as ``active_kernel == 'dense'``)."""
+        return self.active_kernel == "dense"
+
+    def _auto_kernel(self) -> str:
         # Per block of updates the C-form kernel reads N rows of V, the S-form kernel m
         # rows of Ω twice (the fields, then Ω's update).
         rows, clauses = self.S.shape
-        return self.S.device.type == "cpu" and rows <= 2 * clauses
+        return "dense" if self.S.device.type == "cpu" and rows <= 2 * clauses else "clauses"
 
     def matrix(self) -> torch.Tensor:
         """The interaction matrix C = S Sᵀ, shape (N, N) (row 0 the truth variable)."""
@@ -190,3 +215,7 @@ class MixingLayer(_SolverSettings):
     def forward(self, C: torch.Tensor, z: torch.Tensor, is_input: torch.Tensor) -> torch.Tensor:
         self.last_info = functional.mix(C, z, is_input, **self._solve_kwargs())
         return self.last_info.z
+
+
+#: The kernels of :class:`SATNet` (kept for compatibility; ``SATNet.kernels``).
+SATNET_KERNELS = SATNet.kernels

@@ -26,8 +26,6 @@ __all__ = ["CSATNet", "SymSATNet"]
 
 #: How the truth row C[0, 1:n+1] is parametrised (see SymSATNet).
 TRUTH_MODES = ("free", "tied")
-#: Solver kernels of SymSATNet (see its ``kernel`` argument).
-KERNELS = ("auto", "dense", "structured")
 
 
 def _check_count(value: object, what: str, minimum: int) -> int:
@@ -106,14 +104,23 @@ class _CFormLayer(_SolverSettings):
         raise NotImplementedError
 
     @classmethod
-    def load(cls, path: str | os.PathLike, map_location: Any = None):
-        """Rebuild a layer saved with :meth:`save` from the file alone."""
+    def load(cls, path: str | os.PathLike, map_location: Any = None, *, kernel: Optional[str] = None):
+        """Rebuild a layer saved with :meth:`save` from the file alone.
+
+        Args:
+            path: the file.
+            map_location: as for ``torch.load``.
+            kernel: the solver kernel of the new layer; default: the one the file records
+                (``'auto'`` for files that record none).
+        """
         state_dict = torch.load(path, map_location=map_location, weights_only=True)
         config = state_dict.get("_extra_state")
         if not isinstance(config, dict) or config.get("layer") != cls.__name__:
             found = config.get("layer") if isinstance(config, dict) else "no layer description"
             raise ValueError(f"{os.fspath(path)!r} holds {found}, not a {cls.__name__}")
         layer = cls._from_config(config)
+        if kernel is not None:
+            layer.kernel = kernel
         dtype = next(iter(value for value in state_dict.values() if isinstance(value, torch.Tensor))).dtype
         layer = layer.to(dtype=dtype)
         layer.load_state_dict(state_dict)
@@ -204,12 +211,15 @@ class SymSATNet(_CFormLayer):
         eps: stopping tolerance of the sweeps.
         prox_lam: diagonal increment of the backward linear system (stabilises it).
         k: rank of the relaxation.
-        kernel: ``'structured'`` solves with the aggregate kernel of
-            :mod:`symsatnet.structured` (the problem block is never formed; ~20x less work
-            per sweep for Sudoku), ``'dense'`` builds the full C and uses the dense kernel,
-            ``'auto'`` (default) picks ``'structured'`` where the group has a structure,
-            the parameters are on the CPU and the structure is cheaper than a dense row, and
-            ``'dense'`` elsewhere. Both give the same results up to rounding.
+        kernel: the solver kernel, one of ``kernels`` (keyword only): ``'structured'``
+            solves with the aggregate kernel of :mod:`symsatnet.structured` (the problem
+            block is never formed; ~20x less work per sweep for Sudoku), ``'dense'`` builds
+            the full C and uses the dense kernel, ``'auto'`` (default) picks
+            ``'structured'`` where the group has a structure, the parameters are on the CPU
+            and the structure is cheaper than a dense row, and ``'dense'`` elsewhere
+            (``active_kernel`` says which). Both give the same results up to rounding. The
+            kernel is not part of the model: ``load_state_dict`` keeps this one, and
+            :meth:`load` uses the one recorded in the file unless given another.
 
     Shape:
         - z: (B, n) in [0, 1]; is_input: (B, n) bool or int mask (nonzero = given).
@@ -226,6 +236,7 @@ class SymSATNet(_CFormLayer):
     coeffs: nn.Parameter
     truth: nn.Parameter
     aux_rows: nn.Parameter
+    kernels = ("auto", "dense", "structured")
 
     def __init__(
         self,
@@ -243,13 +254,14 @@ class SymSATNet(_CFormLayer):
         super().__init__(k, max_iter, eps, prox_lam)
         self.n = _check_count(n, "n", 1)
         self.aux = _check_count(aux, "aux", 0)
-        self._kernel = self._check_kernel(kernel, group)
+        _SolverSettings._check_kernel(self, kernel)  # the vocabulary before the group's work
         # Derived once here (numpy work), so forward only reads attributes and traces cleanly.
         self._tables = structured.structure(group)
         if truth not in TRUTH_MODES:
             raise ValueError(f"truth must be one of {TRUTH_MODES}, got {truth!r}")
         self.truth_mode = truth
         self.space = Equivariant(group, degree=self.n)
+        self.kernel = kernel
         # Coefficients of unit-norm basis matrices (indicator of orbital b divided by
         # sqrt(|orbital b|)), as published: Adam then moves every basis matrix by the
         # same Frobenius amount, whatever its orbital's size. With raw entries instead,
@@ -268,37 +280,26 @@ class SymSATNet(_CFormLayer):
         """The permutation group tying the problem block."""
         return self.space.group
 
-    @property
-    def kernel(self) -> str:
-        """The solver kernel, ``'auto'``, ``'dense'`` or ``'structured'`` (see the constructor).
-        It may be changed at any time; ``'structured'`` on a group outside the family raises."""
-        return self._kernel
-
-    @kernel.setter
-    def kernel(self, kernel: str) -> None:
-        self._kernel = self._check_kernel(kernel, self.group)
-
-    @staticmethod
-    def _check_kernel(kernel: str, group: Group) -> str:
-        if kernel not in KERNELS:
-            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-        if kernel == "structured" and isinstance(group, Group) and structured.structure(group) is None:
+    def _check_kernel(self, kernel: str) -> str:
+        kernel = super()._check_kernel(kernel)
+        if kernel == "structured" and self._tables is None:
             raise ValueError(
                 f"kernel='structured' needs a group built from Symmetric, Trivial and Wreath factors "
-                f"combined by Product (or an Extend of one); {group!r} is not: use kernel='auto' or 'dense'"
+                f"combined by Product (or an Extend of one); {self.group!r} is not: use kernel='auto' or 'dense'"
             )
         return kernel
 
-    def uses_structured(self) -> bool:
-        """Whether the next forward runs the structured kernel (see ``kernel``)."""
-        if self.kernel == "dense":
-            return False
-        if self.kernel == "structured":
-            return True
+    def _auto_kernel(self) -> str:
         # The structured ops have CPU kernels only; a structure that reads about as many
         # vectors per update as a dense row (Trivial-heavy groups) gains nothing.
         tables = self._tables
-        return tables is not None and self.coeffs.device.type == "cpu" and 2 * tables.update_cost <= self.size
+        worth_it = tables is not None and self.coeffs.device.type == "cpu" and 2 * tables.update_cost <= self.size
+        return "structured" if worth_it else "dense"
+
+    def uses_structured(self) -> bool:
+        """Whether the next forward runs the structured kernel (kept for compatibility; the
+        same as ``active_kernel == 'structured'``)."""
+        return self.active_kernel == "structured"
 
     def aux_block(self) -> torch.Tensor:
         """Rows n+1.. of C, shape (aux, N), with the aux x aux block symmetric."""
@@ -306,7 +307,7 @@ class SymSATNet(_CFormLayer):
         return torch.cat([self.aux_rows[:, : 1 + n], _symmetric_part(self.aux_rows[:, 1 + n :])], dim=1)
 
     def _solve(self, z: torch.Tensor, is_input: torch.Tensor) -> functional.MixInfo:
-        if not self.uses_structured():
+        if self.active_kernel != "structured":
             return super()._solve(z, is_input)
         if self.coeffs.device.type != "cpu":
             raise NotImplementedError(
@@ -398,12 +399,6 @@ class SymSATNet(_CFormLayer):
             n=self.n, aux=self.aux, group=repr(self.group), truth=self.truth_mode, kernel=self.kernel, **self._settings()
         )
 
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        super().set_extra_state(state)
-        # Files saved before the kernel option existed used the dense kernel's results,
-        # which 'auto' reproduces up to rounding.
-        self.kernel = state.get("kernel", "auto")
-
     @classmethod
     def _from_config(cls, config: dict[str, Any]) -> "SymSATNet":
         group = parse_group(config["group"])
@@ -424,3 +419,7 @@ class SymSATNet(_CFormLayer):
             f"n={self.n}, group={self.group!r}, basis_size={self.space.basis_size}, aux={self.aux}, "
             f"truth={self.truth_mode!r}, kernel={self.kernel!r}, " + super().extra_repr()
         )
+
+
+#: The kernels of :class:`SymSATNet` (kept for compatibility; ``SymSATNet.kernels``).
+KERNELS = SymSATNet.kernels

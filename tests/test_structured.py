@@ -259,14 +259,34 @@ def test_structured_kernel_needs_a_family_group():
     assert layer.kernel == "dense"
 
 
-def test_kernel_is_kept_in_the_state_dict(tmp_path):
+def test_the_file_records_the_kernel_and_load_uses_it(tmp_path):
     layer = SymSATNet(64, sudoku_group(2), kernel="dense")
     layer.save(tmp_path / "layer.pt")
+    assert torch.load(tmp_path / "layer.pt", weights_only=True)["_extra_state"]["kernel"] == "dense"
     again = SymSATNet.load(tmp_path / "layer.pt")
-    assert again.kernel == "dense" and not again.uses_structured()
-    other = SymSATNet(64, sudoku_group(2))
-    other.load_state_dict(layer.state_dict())
-    assert other.kernel == "dense"
+    assert again.kernel == "dense" and again.active_kernel == "dense"
+    chosen = SymSATNet.load(tmp_path / "layer.pt", kernel="structured")
+    assert chosen.kernel == "structured" and chosen.active_kernel == "structured"
+
+
+def test_load_state_dict_keeps_the_constructors_kernel():
+    # The kernel is an execution choice: weights trained with the dense kernel must not
+    # switch a structured layer to it (a benchmark of the two once compared dense with dense).
+    dense = SymSATNet(64, sudoku_group(2), kernel="dense")
+    fast = SymSATNet(64, sudoku_group(2), kernel="structured")
+    fast.load_state_dict(dense.state_dict())
+    assert fast.kernel == "structured" and fast.active_kernel == "structured"
+    assert torch.equal(fast.coeffs, dense.coeffs)
+    auto = SymSATNet(729, sudoku_group(3))
+    auto.load_state_dict(SymSATNet(729, sudoku_group(3), kernel="dense").state_dict())
+    assert auto.kernel == "auto" and auto.active_kernel == "structured"
+
+
+def test_active_kernel_names_what_the_next_forward_runs():
+    assert SymSATNet(5, Cyclic(5)).active_kernel == "dense"
+    assert SymSATNet(729, sudoku_group(3)).active_kernel == "structured"
+    assert SymSATNet(64, sudoku_group(2)).active_kernel == "dense"
+    assert SymSATNet.kernels == ("auto", "dense", "structured")
 
 
 def _op_args(group=Wreath(Symmetric(2), Symmetric(3)), aux=1, batch=2, k=4):
