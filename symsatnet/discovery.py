@@ -130,7 +130,7 @@ class Candidate:
     """One group that was weighed: its fit and whether it qualified."""
 
     group: G.Group
-    num_parameters: int
+    num_orbitals: int
     error: float
     accepted: bool  # error <= max_err
     consistent: bool  # not rejected by the significance test
@@ -140,6 +140,11 @@ class Candidate:
     def expression(self) -> str:
         return repr(self.group)
 
+    @property
+    def num_parameters(self) -> int:
+        """The free entries of a tied matrix (kept for compatibility; ``num_orbitals``)."""
+        return self.num_orbitals
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Discovery:
@@ -147,7 +152,8 @@ class Discovery:
 
     Attributes:
         group: the discovered group (a :class:`symsatnet.groups.Group`).
-        num_parameters: its number of closed orbitals, the free entries of a tied matrix.
+        num_orbitals: its number of closed orbitals, the free entries of a tied matrix
+            (``num_parameters`` is the old name).
         error: relative projection error ``‖M - proj_G(M)‖ / ‖M‖`` of the normalised matrix.
         orbitals: the closed orbital map of ``group``, int64 (n, n).
         candidates: every candidate weighed, best first.
@@ -156,7 +162,7 @@ class Discovery:
     """
 
     group: G.Group
-    num_parameters: int
+    num_orbitals: int
     error: float
     orbitals: np.ndarray
     candidates: tuple[Candidate, ...]
@@ -174,13 +180,18 @@ class Discovery:
     def degree(self) -> int:
         return self.group.degree
 
+    @property
+    def num_parameters(self) -> int:
+        """The free entries of a tied matrix (kept for compatibility; ``num_orbitals``)."""
+        return self.num_orbitals
+
     def table(self, limit: int = 8) -> str:
         """The best ``limit`` candidates as an aligned text table."""
         rows = [("params", "error", "ok", "source", "group")]
         for candidate in self.candidates[:limit]:
             mark = "yes" if candidate.accepted and candidate.consistent else (
                 "noisy" if candidate.accepted else "no")
-            rows.append((str(candidate.num_parameters), f"{candidate.error:.4f}", mark,
+            rows.append((str(candidate.num_orbitals), f"{candidate.error:.4f}", mark,
                          candidate.source, _shorten(candidate.expression, 90)))
         widths = [max(len(row[column]) for row in rows) for column in range(4)]
         lines = ["  ".join(cell.rjust(width) if column < 2 else cell.ljust(width)
@@ -197,7 +208,7 @@ class Discovery:
         """Group, parameters, error, settings and the best ``limit`` candidates."""
         n = self.group.degree
         return (f"group: {self.expression}\n"
-                f"parameters: {self.num_parameters} (of {n * (n + 1) // 2} for a free "
+                f"parameters: {self.num_orbitals} (of {n * (n + 1) // 2} for a free "
                 f"symmetric {n}x{n} matrix)\n"
                 f"relative projection error: {self.error:.4g}\n"
                 f"method: {self.method}, rtol={self.rtol:g}, max_err={self.max_err:g}, "
@@ -210,7 +221,9 @@ class Discovery:
         return {
             "group": self.expression,
             "degree": self.group.degree,
-            "num_parameters": self.num_parameters,
+            "num_orbitals": self.num_orbitals,
+            # The key of the first JSON files, kept for the readers of those.
+            "num_parameters": self.num_orbitals,
             "error": self.error,
             "order": self._order_text(),
             "method": self.method,
@@ -219,7 +232,7 @@ class Discovery:
             "diagonal": self.diagonal,
             "seconds": self.seconds,
             "candidates": [
-                {"group": c.expression, "num_parameters": c.num_parameters, "error": c.error,
+                {"group": c.expression, "num_orbitals": c.num_orbitals, "num_parameters": c.num_orbitals, "error": c.error,
                  "accepted": c.accepted, "consistent": c.consistent, "source": c.source}
                 for c in chosen
             ],
@@ -359,16 +372,7 @@ def projection_error(matrix: object, group_or_orbitals: G.Group | np.ndarray) ->
     total = float(np.sum(array**2))
     if total == 0:
         return 0.0
-    return math.sqrt(_residual_energy(array[None], _canonical(labels)) / total)
-
-
-def _canonical(labels: np.ndarray) -> np.ndarray:
-    """Renumber labels 0..K-1 by first occurrence in row-major order."""
-    flat = np.asarray(labels).ravel()
-    _, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
-    rank = np.empty(len(first), dtype=np.int64)
-    rank[np.argsort(first, kind="stable")] = np.arange(len(first), dtype=np.int64)
-    return rank[inverse.ravel()].reshape(np.shape(labels))
+    return math.sqrt(_residual_energy(array[None], G.canonical_labels(labels)) / total)
 
 
 def _f_critical(numerator_dof: float, denominator_dof: float, z: float) -> float:
@@ -395,7 +399,7 @@ def _consistent(stack: np.ndarray, coarse: np.ndarray, fine: np.ndarray, z: floa
     halved.
     """
     coarse_count = int(coarse.max()) + 1
-    cells = _canonical(coarse.astype(np.int64) * (int(fine.max()) + 1) + fine)
+    cells = G.canonical_labels(coarse.astype(np.int64) * (int(fine.max()) + 1) + fine)
     cell_count = int(cells.max()) + 1
     cell_class = np.zeros(cell_count, dtype=np.int64)
     cell_class[cells.ravel()] = coarse.ravel()
@@ -708,7 +712,7 @@ def _product_factors(group: G.Group) -> list[G.Group]:
     left, so Product(A, Product(B, C)) and Product(A, B, C) number points alike)."""
     if not isinstance(group, G.Product):
         return [group]
-    return [factor for child in group._arguments() for factor in _product_factors(child)]
+    return [factor for child in group.factors for factor in _product_factors(child)]
 
 
 def _product(factors: list[G.Group]) -> G.Group:
@@ -727,10 +731,10 @@ def _merges(group: G.Group) -> list[G.Group]:
             merged += [_product(factors[:i] + [other] + factors[i + 1 :]) for other in _merges(factor)]
         return merged
     if isinstance(group, G.Wreath):
-        inner, outer = group._arguments()
+        inner, outer = group.inner, group.outer
         return [G.Wreath(other, outer) for other in _merges(inner)] + [G.Wreath(inner, other) for other in _merges(outer)]
     if isinstance(group, G.DirectSum):
-        parts = list(group._arguments())
+        parts = list(group.parts)
         return [G.DirectSum(*(parts[:i] + [other] + parts[i + 1 :])) for i, part in enumerate(parts) for other in _merges(part)]
     return []
 
@@ -950,7 +954,7 @@ def discover(
         >>> from symsatnet.groups import Product, Symmetric, Cyclic
         >>> G = Product(Symmetric(3), Cyclic(5))
         >>> M = np.random.default_rng(0).normal(size=G.num_orbitals)[G.orbitals()]
-        >>> discover(M).num_parameters == G.num_orbitals
+        >>> discover(M).num_orbitals == G.num_orbitals
         True
     """
     if method not in METHODS:
@@ -988,7 +992,7 @@ def discover(
     best = next(c for c in candidates if c.accepted and c.consistent)
     return Discovery(
         group=best.group,
-        num_parameters=best.num_parameters,
+        num_orbitals=best.num_orbitals,
         error=best.error,
         orbitals=closed_orbitals(best.group),
         candidates=tuple(candidates),
@@ -1035,5 +1039,5 @@ def _rank(matrix: np.ndarray, sources: dict[G.Group, str], settings: _Settings) 
             and (reference is None or _consistent(stack, labels, reference, settings.significance, settings.floor))
             and _unimodal(matrix, labels))
         candidates.append(Candidate(group, size, error, is_accepted, is_consistent, source))
-    candidates.sort(key=lambda c: (not (c.accepted and c.consistent), c.num_parameters, c.error))
+    candidates.sort(key=lambda c: (not (c.accepted and c.consistent), c.num_orbitals, c.error))
     return candidates

@@ -60,6 +60,7 @@ __all__ = [
     "cube_group",
     "sudoku_transpose_permutation",
     "parse_group",
+    "canonical_labels",
 ]
 
 Permutation = np.ndarray
@@ -74,8 +75,12 @@ def _frozen(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _canonical_labels(labels: np.ndarray) -> np.ndarray:
-    """Renumber labels 0..K-1 in order of first occurrence (row-major), keeping the shape."""
+def canonical_labels(labels: np.ndarray) -> np.ndarray:
+    """Renumber labels 0..K-1 in order of first occurrence (row-major), keeping the shape.
+
+    Two labellings describe the same partition exactly when their canonical labels are
+    equal; orbits, orbitals and the partitions of :mod:`symsatnet.structured` are kept in
+    this form."""
     flat = np.asarray(labels).ravel()
     _, first_index, inverse = np.unique(flat, return_index=True, return_inverse=True)
     rank = np.empty(len(first_index), dtype=np.int64)
@@ -178,18 +183,18 @@ def _orbit_labels(size: int, permutations: Sequence[np.ndarray]) -> np.ndarray:
 def _pair_orbits_by_union_find(degree: int, generators: Sequence[np.ndarray]) -> np.ndarray:
     """Unclosed orbitals from generators: O(n^2 * #generators), the generic fallback."""
     labels = _orbit_labels(degree * degree, [_pair_permutation(p) for p in generators])
-    return _canonical_labels(labels.reshape(degree, degree))
+    return canonical_labels(labels.reshape(degree, degree))
 
 
 def _orbits_by_union_find(degree: int, generators: Sequence[np.ndarray]) -> np.ndarray:
-    return _canonical_labels(_orbit_labels(degree, list(generators)))
+    return canonical_labels(_orbit_labels(degree, list(generators)))
 
 
 def _glue_labels(labels: np.ndarray, other_labels: np.ndarray) -> np.ndarray:
     """Merge classes of ``labels`` that sit at the same position as a class in ``other_labels``."""
     num_classes = int(labels.max()) + 1
     joined = _connected_components(num_classes, labels.ravel(), other_labels.ravel())
-    return _canonical_labels(joined[labels])
+    return canonical_labels(joined[labels])
 
 
 def _combine_labels(*label_arrays: np.ndarray) -> np.ndarray:
@@ -197,7 +202,7 @@ def _combine_labels(*label_arrays: np.ndarray) -> np.ndarray:
     combined = np.zeros(np.shape(label_arrays[0]), dtype=np.int64)
     for labels in label_arrays:
         combined = combined * (int(labels.max()) + 1) + labels
-    return _canonical_labels(combined)
+    return canonical_labels(combined)
 
 
 # --------------------------------------------------------------------------- base class
@@ -232,6 +237,11 @@ class Group:
     def _key(self) -> tuple:
         return (type(self).__name__, self._arguments())
 
+    @property
+    def children(self) -> tuple["Group", ...]:
+        """The groups this expression is built from (empty for a leaf such as Symmetric(d))."""
+        return tuple(argument for argument in self._arguments() if isinstance(argument, Group))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Group):
             return NotImplemented
@@ -257,7 +267,7 @@ class Group:
 
     def orbits(self) -> np.ndarray:
         """Point-orbit id of every point, shape (degree,), numbered by first occurrence."""
-        return _cached(self, "orbits", lambda: _frozen(_canonical_labels(self._orbits())))
+        return _cached(self, "orbits", lambda: _frozen(canonical_labels(self._orbits())))
 
     @property
     def num_orbits(self) -> int:
@@ -269,7 +279,7 @@ class Group:
 
     def pair_orbits(self) -> np.ndarray:
         """Unclosed orbitals: orbit id of every pair (i, j), shape (n, n), canonical numbering."""
-        return _cached(self, "pair_orbits", lambda: _frozen(_canonical_labels(self._pair_orbits())))
+        return _cached(self, "pair_orbits", lambda: _frozen(canonical_labels(self._pair_orbits())))
 
     def orbitals(self) -> np.ndarray:
         """Closed orbital map: int64 (n, n), ids 0..K-1 of the orbits on pairs glued under
@@ -480,6 +490,11 @@ class Extend(Group):
     def _arguments(self) -> tuple:
         return (self._base, [list(p) for p in self._extra_tuples])
 
+    @property
+    def base(self) -> Group:
+        """The group that was extended (whose orbitals refine this group's)."""
+        return self._base
+
     def _key(self) -> tuple:
         return (type(self).__name__, self._base, self._extra_tuples)
 
@@ -529,6 +544,11 @@ class DirectSum(Group):
         object.__setattr__(self, "_parts", tuple(groups))
 
     def _arguments(self) -> tuple:
+        return self._parts
+
+    @property
+    def parts(self) -> tuple[Group, ...]:
+        """The summands, in the order of their points."""
         return self._parts
 
     def _offsets(self) -> list[int]:
@@ -587,6 +607,11 @@ class Product(Group):
     def _arguments(self) -> tuple:
         return self._factors
 
+    @property
+    def factors(self) -> tuple[Group, ...]:
+        """The factors as given (a nested Product stays one factor)."""
+        return self._factors
+
     def _coordinates(self) -> list[np.ndarray]:
         """For every factor, the coordinate of each point (row-major over the factors)."""
         degrees = [factor.degree for factor in self._factors]
@@ -642,6 +667,16 @@ class Wreath(Group):
 
     def _arguments(self) -> tuple:
         return (self._inner, self._outer)
+
+    @property
+    def inner(self) -> Group:
+        """The group acting inside every block."""
+        return self._inner
+
+    @property
+    def outer(self) -> Group:
+        """The group permuting the blocks."""
+        return self._outer
 
     def _split(self) -> tuple[np.ndarray, np.ndarray]:
         points = np.arange(self.degree, dtype=np.int64)

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from . import functional, ops
-from .groups import Extend, Group, Product, Symmetric, Trivial, Wreath, _canonical_labels
+from .groups import Extend, Group, Product, Symmetric, Trivial, Wreath, canonical_labels
 
 __all__ = ["Structure", "structure", "mix"]
 
@@ -89,7 +89,7 @@ class _Builder:
 
     def add_level(self, raw: np.ndarray) -> tuple[int, np.ndarray]:
         """Level id of the partition with labels ``raw`` and the map raw label -> stored label."""
-        canonical = _canonical_labels(raw).astype(np.int64)
+        canonical = canonical_labels(raw).astype(np.int64)
         signature = canonical.tobytes()
         if signature not in self._levels:
             self._levels[signature] = len(self.node.levels)
@@ -258,16 +258,16 @@ def _node(group: Group) -> Optional[_Node]:
     """The structure of a family group, or None outside the family."""
     if isinstance(group, Extend):
         # A bigger group has coarser orbitals: each is a union of the base's relations.
-        return _node(group._base)
+        return _node(group.base)
     if type(group) is Symmetric:
         return _symmetric(group.degree)
     if type(group) is Trivial:
         return _trivial(group.degree)
     if type(group) is Wreath:
-        inner, outer = _node(group._inner), _node(group._outer)
+        inner, outer = _node(group.inner), _node(group.outer)
         return None if inner is None or outer is None else _wreath(inner, outer)
     if type(group) is Product:
-        nodes = [_node(factor) for factor in group._factors]
+        nodes = [_node(factor) for factor in group.factors]
         if any(node is None for node in nodes):
             return None
         result = nodes[0]

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from . import functional, structured
-from .equivariant import Equivariant
+from .invariant import InvariantSpace
 from .groups import Group, parse_group
 from .layers import _SolverSettings
 
@@ -260,18 +260,18 @@ class SymSATNet(_CFormLayer):
         if truth not in TRUTH_MODES:
             raise ValueError(f"truth must be one of {TRUTH_MODES}, got {truth!r}")
         self.truth_mode = truth
-        self.space = Equivariant(group, degree=self.n)
+        self.space = InvariantSpace(group, degree=self.n)
         self.kernel = kernel
         # Coefficients of unit-norm basis matrices (indicator of orbital b divided by
         # sqrt(|orbital b|)), as published: Adam then moves every basis matrix by the
         # same Frobenius amount, whatever its orbital's size. With raw entries instead,
         # a step of lr = 4e-2 moves the ~400,000 entries of Sudoku's largest orbital
         # all at once and training diverges.
-        diagonal = torch.zeros(self.space.basis_size, dtype=torch.bool)
+        diagonal = torch.zeros(self.space.num_orbitals, dtype=torch.bool)
         diagonal[self.space.orbital_map.diagonal()] = True
         self.register_buffer("_diagonal_orbitals", diagonal, persistent=False)
         truth_size = self.n if truth == "free" else self.space.num_orbits
-        self.coeffs = nn.Parameter(torch.randn(self.space.basis_size))
+        self.coeffs = nn.Parameter(torch.randn(self.space.num_orbitals))
         self.truth = nn.Parameter(torch.randn(truth_size))
         self.aux_rows = nn.Parameter(torch.randn(self.aux, self.size) * _initial_scale(self.size))
 
@@ -320,7 +320,7 @@ class SymSATNet(_CFormLayer):
 
     def orbital_values(self) -> torch.Tensor:
         """The value of C on each closed orbital, ``coeffs / sqrt(orbital size)``, shape (K,)."""
-        scale = self.space._orbital_sizes.to(self.coeffs.dtype).rsqrt()
+        scale = self.space.orbital_sizes.to(self.coeffs.dtype).rsqrt()
         # Orbitals on the diagonal never enter the solver: keep them at 0, so their
         # coefficients get an exact zero gradient instead of rounding noise.
         return self.coeffs * torch.where(self._diagonal_orbitals, torch.zeros_like(scale), scale)
@@ -329,7 +329,7 @@ class SymSATNet(_CFormLayer):
         """C[0, 1:n+1], shape (n,)."""
         if self.truth_mode == "free":
             return self.truth
-        return self.space.build_truth(self.truth * self.space._orbit_sizes.to(self.truth.dtype).rsqrt())
+        return self.space.build_truth(self.truth * self.space.orbit_sizes.to(self.truth.dtype).rsqrt())
 
     def matrix(self) -> torch.Tensor:
         n, aux = self.n, self.aux
@@ -384,12 +384,12 @@ class SymSATNet(_CFormLayer):
         layer = cls(n, group, aux=matrix.shape[0] - 1 - n, truth=truth, **settings).to(matrix.dtype)
         with torch.no_grad():
             values = layer.space.project(matrix[1 : n + 1, 1 : n + 1])
-            layer.coeffs.copy_(values * layer.space._orbital_sizes.to(values.dtype).sqrt())
+            layer.coeffs.copy_(values * layer.space.orbital_sizes.to(values.dtype).sqrt())
             truth_row = matrix[0, 1 : n + 1]
             if truth == "free":
                 layer.truth.copy_(truth_row)
             else:
-                orbit_sizes = layer.space._orbit_sizes.to(truth_row.dtype)
+                orbit_sizes = layer.space.orbit_sizes.to(truth_row.dtype)
                 layer.truth.copy_(layer.space.project_truth(truth_row) * orbit_sizes.sqrt())
             layer.aux_rows.copy_(matrix[n + 1 :, :])
         return layer
@@ -416,7 +416,7 @@ class SymSATNet(_CFormLayer):
 
     def extra_repr(self) -> str:
         return (
-            f"n={self.n}, group={self.group!r}, basis_size={self.space.basis_size}, aux={self.aux}, "
+            f"n={self.n}, group={self.group!r}, num_orbitals={self.space.num_orbitals}, aux={self.aux}, "
             f"truth={self.truth_mode!r}, kernel={self.kernel!r}, " + super().extra_repr()
         )
 

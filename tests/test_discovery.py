@@ -53,7 +53,7 @@ def test_symfind_recovers_planted_group(group: G.Group, noise: float) -> None:
     matrix, order = planted_matrix(group, noise, rng=_seed(group, noise))
     result = discover(matrix, method="symfind")
     assert np.array_equal(result.orbitals, _expected(group, order)), result.summary()
-    assert result.num_parameters == group.num_orbitals
+    assert result.num_orbitals == group.num_orbitals
     assert result.error <= max(2 * noise, 1e-9)
     # The group plugs into the group language: its own orbital map is the one reported.
     assert isinstance(result.group, G.Group)
@@ -74,7 +74,7 @@ def test_symfind_alone_cannot_see_shuffled_symmetry_but_both_can() -> None:
     pytest.importorskip("pynauty")
     group = G.Product(S(3), Z(5))
     matrix, order = planted_matrix(group, 0.01, rng=3, shuffle=True)
-    assert discover(matrix, method="symfind").num_parameters > group.num_orbitals
+    assert discover(matrix, method="symfind").num_orbitals > group.num_orbitals
     both = discover(matrix, method="both")
     assert np.array_equal(both.orbitals, _expected(group, order))
 
@@ -92,7 +92,7 @@ def test_sudoku_box3_is_found() -> None:
     group = G.sudoku_group(3)
     matrix, _ = planted_matrix(group, 0.05, rng=0)
     result = discover(matrix)
-    assert result.num_parameters == 18
+    assert result.num_orbitals == 18
     assert np.array_equal(result.orbitals, np.asarray(group.orbitals()))
 
 
@@ -104,7 +104,7 @@ def test_pure_noise_gives_no_spurious_symmetry(method: str, n: int) -> None:
     rng = np.random.default_rng(n)
     noise = rng.normal(size=(n, n))
     result = discover(noise + noise.T, method=method)
-    assert result.num_parameters >= n * (n + 1) // 2 - 1, result.summary()
+    assert result.num_orbitals >= n * (n + 1) // 2 - 1, result.summary()
 
 
 def test_scale_and_torch_input_do_not_matter() -> None:
@@ -121,9 +121,9 @@ def test_ignoring_a_random_diagonal() -> None:
     matrix, _ = planted_matrix(group, 0.0, rng=6)
     typical = np.sqrt(np.mean(matrix**2))
     matrix = matrix + np.diag(np.random.default_rng(0).normal(size=6) * 3 * typical)
-    assert discover(matrix).num_parameters > group.num_orbitals  # the diagonal breaks it
+    assert discover(matrix).num_orbitals > group.num_orbitals  # the diagonal breaks it
     result = discover(matrix, diagonal="ignore")
-    assert result.num_parameters == group.num_orbitals
+    assert result.num_orbitals == group.num_orbitals
 
 
 def test_projection_error_matches_definition() -> None:
@@ -147,7 +147,7 @@ def test_result_reports_candidates_and_prints() -> None:
     text = str(result)
     assert "DirectSum(Symmetric(3), Symmetric(4))" in text and "params" in text
     summary = result.to_dict()
-    assert summary["num_parameters"] == 5 and summary["group"] == repr(result.group)
+    assert summary["num_orbitals"] == summary["num_parameters"] == 5 and summary["group"] == repr(result.group)
     assert result.orbitals.dtype == np.int64 and result.orbitals.shape == (7, 7)
 
 
@@ -192,7 +192,7 @@ def test_graph_without_pynauty_says_how_to_install(monkeypatch: pytest.MonkeyPat
     for method in ("graph", "both"):
         with pytest.raises(ImportError, match=r"pip install pynauty.*symsatnet\[graph\]"):
             discover(np.eye(4), method=method)
-    assert discover(np.eye(4), method="symfind").num_parameters == 2  # symfind needs no nauty
+    assert discover(np.eye(4), method="symfind").num_orbitals == 2  # symfind needs no nauty
 
 
 @pytest.mark.parametrize("group", [G.Wreath(Z(5), S(24)), G.DirectSum(G.Product(S(3), Z(20)), S(40))], ids=repr)
@@ -222,7 +222,7 @@ def test_learned_like_noise_keeps_the_sudoku_group(seed):
     np.fill_diagonal(noise, 0.0)
     noise *= 0.3 * np.linalg.norm(matrix) / np.linalg.norm(noise)
     found = discover(matrix + noise, rtol=0.5, max_err=0.5, diagonal="ignore")
-    assert found.num_parameters == group.num_orbitals
+    assert found.num_orbitals == group.num_orbitals
     assert np.array_equal(found.orbitals, closed_orbitals(group))
 
 

@@ -441,3 +441,17 @@ def test_generic_orbitals_of_degree_729():
     group = FromGenerators(729, [np.roll(np.arange(729), 1), perm])
     assert group.orbitals().shape == (729, 729) and len(set(group.orbits().tolist())) == 1
     assert SudokuTransposed(3).num_orbitals == 12
+
+
+def test_children_and_canonical_labels_are_public():
+    inner, outer = Symmetric(2), Cyclic(3)
+    wreath = Wreath(inner, outer)
+    assert wreath.inner == inner and wreath.outer == outer and wreath.children == (inner, outer)
+    product = Product(Symmetric(2), Trivial(3))
+    assert product.factors == (Symmetric(2), Trivial(3)) == product.children
+    extended = Extend(Symmetric(3), [[1, 2, 0]])
+    assert extended.base == Symmetric(3) and extended.children == (Symmetric(3),)
+    assert DirectSum(Symmetric(2), Cyclic(3)).parts == (Symmetric(2), Cyclic(3))
+    assert Symmetric(4).children == ()
+    labels = np.array([[7, 3], [3, 9]])
+    assert groups.canonical_labels(labels).tolist() == [[0, 1], [1, 2]]

@@ -91,10 +91,10 @@ def _symmetric_discovery(monkeypatch):
     training loop's switch to a tied layer needs a real group to exercise.
     """
     from symsatnet import discovery
-    from symsatnet.equivariant import Equivariant
+    from symsatnet.invariant import InvariantSpace
     from symsatnet.groups import sudoku_group
 
-    real, basis = discovery.discover, Equivariant(sudoku_group(2))
+    real, basis = discovery.discover, InvariantSpace(sudoku_group(2))
 
     def discover(matrix, **options):
         return real(basis.symmetrize(np.asarray(matrix)), **options)
