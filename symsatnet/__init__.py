@@ -22,8 +22,8 @@ from .groups import (
     parse_group,
     sudoku_group,
 )
-from .layers import MixingLayer, SATNet
-from .symmetric import CSATNet, SymSATNet
+from .layers import CSATNet, MixingLayer, SATNet
+from .symsatnet import SymSATNet
 
 __version__ = "0.1.0"
 

@@ -11,26 +11,11 @@ points (or empty). So the problem block of C applied to V is
 where A_c is the aggregate (sum of v_j) over class c. For 9x9 Sudoku the classes are
 cells, (row, digit), (band, digit), ..., 18 per variable, instead of 729 row entries.
 
-The derivation is recursive over the group expression:
-
-* ``Symmetric(d)``: partitions {points, all}; relations "same point" = T_point and
-  "other point" = T_all - T_point.
-* ``Trivial(d)``: partition {points}; relation (x, y) = the key "row x reads class {y}".
-* ``Wreath(G, H)``: inside a block, (H-orbit of the block) x (G relation); across blocks,
-  (H relation) x (G-orbit of each point). Its partitions are (block, G partition) and
-  (H partition, G-orbit).
-* ``Product(G, H)``: products of partitions, keys and relations (Kronecker).
-
-The relations found this way are the orbitals of the family group before closing under
-transposition; the closed orbital of each comes from ``group.orbitals()`` at one pair of
-it (checked against the whole partition), so the coefficient ids are the group's own.
-Groups outside the family (``Cyclic``, ``FromGenerators``, ``DirectSum``, the cube group)
-have no structure: :func:`structure` returns ``None`` and callers use the dense kernel.
-
-The ops (``symsatnet::structured_forward`` / ``structured_adjoint`` /
-``structured_pairings``, CPU only for now) follow the dense ops' conventions
-(``symsatnet.ops``); the backward gives gradients for the per-term weights alpha (from
-aggregate pairings, never from a dense matrix), the truth row, the aux rows and z.
+How the structure is derived from the group expression is in :mod:`symsatnet.derivation`;
+this module turns it into the int32 tables of csrc/structured.h (:func:`structure`,
+cached per group). The ops (``symsatnet::structured_forward`` / ``structured_adjoint`` /
+``structured_pairings``, CPU only for now) and their backward are in :mod:`symsatnet.ops`;
+:func:`mix` (= :func:`symsatnet.functional.structured_mix`) solves with them.
 """
 
 from __future__ import annotations
@@ -41,243 +26,11 @@ from typing import Optional
 import numpy as np
 import torch
 
-from . import functional, ops
-from .groups import Extend, Group, Product, Symmetric, Trivial, Wreath, canonical_labels
+from .derivation import Node, TooLarge, derive
+from .functional import structured_mix as mix
+from .groups import Group
 
 __all__ = ["Structure", "structure", "mix"]
-
-#: Build no structure with more keys than this (``Trivial`` factors have d**2 keys);
-#: such a group gains nothing over the dense kernel anyway.
-MAX_KEYS = 200_000
-
-
-class _TooLarge(Exception):
-    pass
-
-
-# --------------------------------------------------------------------------- derivation
-
-
-@dataclass
-class _Node:
-    """The structure of one sub-expression on its own points 0..degree-1.
-
-    levels: partitions of the points as canonical labels; levels[0] is the points.
-    orbit_level: which level is the partition into point orbits.
-    keys: (level, points, classes): key row x (x in points, sorted) reads the class
-        classes[x] of that level; other rows are empty.
-    relations: (degree, degree) relation id of every pair (ids 0..R-1).
-    expansion: COO (relation, key, value): indicator(relations == r) = sum value * T_key.
-    """
-
-    degree: int
-    levels: list = field(default_factory=list)
-    orbit_level: int = 0
-    keys: list = field(default_factory=list)
-    relations: np.ndarray = None
-    expansion: tuple = None
-
-
-class _Builder:
-    """Registers partitions and keys of a node, merging equal ones."""
-
-    def __init__(self, degree: int):
-        self.node = _Node(degree)
-        self._levels: dict[bytes, int] = {}
-        self._keys: dict[tuple, int] = {}
-        self.add_level(np.arange(degree, dtype=np.int64))
-
-    def add_level(self, raw: np.ndarray) -> tuple[int, np.ndarray]:
-        """Level id of the partition with labels ``raw`` and the map raw label -> stored label."""
-        canonical = canonical_labels(raw).astype(np.int64)
-        signature = canonical.tobytes()
-        if signature not in self._levels:
-            self._levels[signature] = len(self.node.levels)
-            self.node.levels.append(canonical)
-        translate = np.full(int(raw.max()) + 1, -1, dtype=np.int64)
-        translate[raw] = canonical
-        return self._levels[signature], translate
-
-    def add_key(self, level: int, points: np.ndarray, classes: np.ndarray) -> int:
-        order = np.argsort(points, kind="stable")
-        points, classes = points[order].astype(np.int64), classes[order].astype(np.int64)
-        signature = (level, points.tobytes(), classes.tobytes())
-        if signature not in self._keys:
-            if len(self.node.keys) >= MAX_KEYS:
-                raise _TooLarge
-            self._keys[signature] = len(self.node.keys)
-            self.node.keys.append((level, points, classes))
-        return self._keys[signature]
-
-    def finish(self, relations: np.ndarray, rows, keys, values, orbit_level: int) -> _Node:
-        # Compact the relation ids and drop expansion rows of relations that never occur.
-        used, compact = np.unique(relations, return_inverse=True)
-        remap = np.full(int(used.max()) + 1 if len(used) else 1, -1, dtype=np.int64)
-        remap[used] = np.arange(len(used))
-        rows, keys, values = (np.asarray(a, dtype=np.int64) for a in (rows, keys, values))
-        inside = rows <= used.max()
-        rows, keys, values = rows[inside], keys[inside], values[inside]
-        known = remap[rows] >= 0
-        node = self.node
-        node.relations = compact.reshape(relations.shape)
-        node.expansion = (remap[rows[known]], keys[known], values[known])
-        node.orbit_level = orbit_level
-        return node
-
-
-def _symmetric(degree: int) -> _Node:
-    builder = _Builder(degree)
-    points = np.arange(degree, dtype=np.int64)
-    everything, _ = builder.add_level(np.zeros(degree, dtype=np.int64))
-    same = builder.add_key(0, points, points)
-    anywhere = builder.add_key(everything, points, np.zeros(degree, dtype=np.int64))
-    relations = 1 - np.eye(degree, dtype=np.int64)
-    rows, keys, values = [0], [same], [1]
-    if degree > 1:
-        rows += [1, 1]
-        keys += [anywhere, same]
-        values += [1, -1]
-    return builder.finish(relations, rows, keys, values, everything)
-
-
-def _trivial(degree: int) -> _Node:
-    if degree * degree > MAX_KEYS:
-        raise _TooLarge
-    builder = _Builder(degree)
-    keys = [
-        builder.add_key(0, np.array([x]), np.array([y])) for x in range(degree) for y in range(degree)
-    ]
-    relations = np.arange(degree * degree, dtype=np.int64).reshape(degree, degree)
-    ids = np.arange(degree * degree)
-    return builder.finish(relations, ids, keys, np.ones(degree * degree, dtype=np.int64), 0)
-
-
-def _wreath(inner: _Node, outer: _Node) -> _Node:
-    a, b = inner.degree, outer.degree
-    builder = _Builder(a * b)
-    points = np.arange(a * b, dtype=np.int64)
-    block, within_point = points // a, points % a
-    inner_orbits = inner.levels[inner.orbit_level]
-    outer_orbits = outer.levels[outer.orbit_level]
-    num_inner_orbits, num_outer_orbits = int(inner_orbits.max()) + 1, int(outer_orbits.max()) + 1
-    # Partitions: (block, inner partition) and (outer partition, inner orbit).
-    within = [
-        builder.add_level(block * (int(labels.max()) + 1) + labels[within_point])
-        + (int(labels.max()) + 1,)
-        for labels in inner.levels
-    ]
-    across = [builder.add_level(labels[block] * num_inner_orbits + inner_orbits[within_point]) for labels in outer.levels]
-
-    inner_relations = int(inner.relations.max()) + 1
-    outer_relations = int(outer.relations.max()) + 1
-    rows, keys, values = [], [], []
-    # Within a block of outer orbit o: D_o (x) (inner relation rho).
-    for orbit in range(num_outer_orbits):
-        blocks = np.flatnonzero(outer_orbits == orbit)
-        key_ids = []
-        for level, key_points, key_classes in inner.keys:
-            level_id, translate, count = within[level]
-            key_ids.append(
-                builder.add_key(
-                    level_id,
-                    (blocks[:, None] * a + key_points[None, :]).ravel(),
-                    translate[(blocks[:, None] * count + key_classes[None, :]).ravel()],
-                )
-            )
-        relation, key, value = inner.expansion
-        rows.append(orbit * inner_relations + relation)
-        keys.append(np.array(key_ids, dtype=np.int64)[key])
-        values.append(value)
-    # Across blocks: (outer relation sigma, off the diagonal) (x) 1_p 1_q^T for inner orbits p, q.
-    offset = num_outer_orbits * inner_relations
-    diagonal = set(np.unique(np.diagonal(outer.relations)).tolist())
-    relation, key, value = outer.expansion
-    off_diagonal = np.array([r not in diagonal for r in relation.tolist()], dtype=bool)
-    for p in range(num_inner_orbits):
-        inner_points = np.flatnonzero(inner_orbits == p)
-        for q in range(num_inner_orbits):
-            key_ids = []
-            for level, key_points, key_classes in outer.keys:
-                level_id, translate = across[level]
-                key_ids.append(
-                    builder.add_key(
-                        level_id,
-                        (key_points[:, None] * a + inner_points[None, :]).ravel(),
-                        translate[np.repeat(key_classes * num_inner_orbits + q, len(inner_points))],
-                    )
-                )
-            rows.append(offset + (relation[off_diagonal] * num_inner_orbits + p) * num_inner_orbits + q)
-            keys.append(np.array(key_ids, dtype=np.int64)[key[off_diagonal]])
-            values.append(value[off_diagonal])
-    same_block = block[:, None] == block[None, :]
-    inside = outer_orbits[block][:, None] * inner_relations + inner.relations[np.ix_(within_point, within_point)]
-    between = (
-        offset
-        + (outer.relations[np.ix_(block, block)] * num_inner_orbits + inner_orbits[within_point][:, None])
-        * num_inner_orbits
-        + inner_orbits[within_point][None, :]
-    )
-    relations = np.where(same_block, inside, between)
-    del outer_relations
-    return builder.finish(
-        relations, np.concatenate(rows), np.concatenate(keys), np.concatenate(values), across[outer.orbit_level][0]
-    )
-
-
-def _product(first: _Node, second: _Node) -> _Node:
-    da, db = first.degree, second.degree
-    builder = _Builder(da * db)
-    points = np.arange(da * db, dtype=np.int64)
-    major, minor = points // db, points % db
-    levels = {}
-    for la, labels_a in enumerate(first.levels):
-        for lb, labels_b in enumerate(second.levels):
-            count = int(labels_b.max()) + 1
-            levels[la, lb] = builder.add_level(labels_a[major] * count + labels_b[minor]) + (count,)
-    key_ids = np.empty((len(first.keys), len(second.keys)), dtype=np.int64)
-    for ka, (la, points_a, classes_a) in enumerate(first.keys):
-        for kb, (lb, points_b, classes_b) in enumerate(second.keys):
-            level_id, translate, count = levels[la, lb]
-            key_ids[ka, kb] = builder.add_key(
-                level_id,
-                (points_a[:, None] * db + points_b[None, :]).ravel(),
-                translate[(classes_a[:, None] * count + classes_b[None, :]).ravel()],
-            )
-    relations_b = int(second.relations.max()) + 1
-    relations = first.relations[np.ix_(major, major)] * relations_b + second.relations[np.ix_(minor, minor)]
-    ra, ka, va = first.expansion
-    rb, kb, vb = second.expansion
-    rows = (ra[:, None] * relations_b + rb[None, :]).ravel()
-    keys = key_ids[ka[:, None], kb[None, :]].ravel()
-    values = (va[:, None] * vb[None, :]).ravel()
-    orbit = levels[first.orbit_level, second.orbit_level][0]
-    return builder.finish(relations, rows, keys, values, orbit)
-
-
-def _node(group: Group) -> Optional[_Node]:
-    """The structure of a family group, or None outside the family."""
-    if isinstance(group, Extend):
-        # A bigger group has coarser orbitals: each is a union of the base's relations.
-        return _node(group.base)
-    if type(group) is Symmetric:
-        return _symmetric(group.degree)
-    if type(group) is Trivial:
-        return _trivial(group.degree)
-    if type(group) is Wreath:
-        inner, outer = _node(group.inner), _node(group.outer)
-        return None if inner is None or outer is None else _wreath(inner, outer)
-    if type(group) is Product:
-        nodes = [_node(factor) for factor in group.factors]
-        if any(node is None for node in nodes):
-            return None
-        result = nodes[0]
-        for node in nodes[1:]:
-            result = _product(result, node)
-        return result
-    return None
-
-
-# --------------------------------------------------------------------------- the tables
 
 
 @dataclass(frozen=True, eq=False)
@@ -379,7 +132,7 @@ def _refines(fine: np.ndarray, coarse: np.ndarray) -> bool:
     return len(pairs) == int(fine.max()) + 1
 
 
-def _tables(group: Group, node: _Node) -> Structure:
+def _tables(group: Group, node: Node) -> Structure:
     n = group.degree
     closed = np.asarray(group.orbitals(), dtype=np.int64)
     num_orbitals = int(closed.max()) + 1
@@ -462,64 +215,8 @@ def structure(group: Group) -> Optional[Structure]:
         raise ValueError(f"group must be a symsatnet.groups.Group, got {type(group).__name__}")
     if group not in _CACHE:
         try:
-            node = _node(group)
-        except _TooLarge:
+            node = derive(group)
+        except TooLarge:
             node = None
         _CACHE[group] = None if node is None else _tables(group, node)
     return _CACHE[group]
-
-
-# --------------------------------------------------------------------------- functional
-
-
-def mix(
-    tables: Structure,
-    coeffs: torch.Tensor,
-    truth: torch.Tensor,
-    aux_rows: torch.Tensor,
-    z: torch.Tensor,
-    is_input: torch.Tensor,
-    *,
-    k: int = 32,
-    max_iter: int = 40,
-    eps: float = 1e-4,
-    prox_lam: float = 0.0,
-    generator: Optional[torch.Generator] = None,
-    order: Optional[torch.Tensor] = None,
-    return_info: bool = False,
-):
-    """:func:`symsatnet.functional.mix` for C whose problem block is tied by a structured group.
-
-    C is never formed: the problem block is given by ``tables`` (from :func:`structure`)
-    and the closed-orbital coefficients. Same random draws, update order, stopping rules
-    and outputs as ``functional.mix`` on the dense C.
-
-    Args:
-        tables: the group's :class:`Structure`.
-        coeffs: (K,) orbital coefficients (ids of ``group.orbitals()``). Differentiable.
-        truth: (n,) the truth row C[0, 1:n+1]. Differentiable.
-        aux_rows: (aux, N) rows n+1.. of C, N = 1 + n + aux; the aux x aux block must be
-            symmetric. Differentiable.
-        z, is_input, k, max_iter, eps, prox_lam, generator, order, return_info: as in
-            :func:`symsatnet.functional.mix`.
-
-    Returns:
-        (B, n) outputs, or a ``functional.MixInfo``.
-    """
-    functional._check_weights(aux_rows, "aux_rows")
-    n = tables.n
-    size = 1 + n + aux_rows.shape[0]
-    if aux_rows.shape[1] != size:
-        raise ValueError(f"aux_rows must have shape (aux, {size}) for n = {n}, got {tuple(aux_rows.shape)}")
-    if truth.shape != (n,):
-        raise ValueError(f"truth must have shape ({n},), got {tuple(truth.shape)}")
-    if z.dim() != 2 or z.shape[1] != n:
-        raise ValueError(f"z must have shape (batch, {n}), got {tuple(z.shape)}")
-    stand_in = aux_rows.new_empty(size, 0)  # carries N, dtype and device for the shared preparation
-    z_full, mask, V_init, order, n = functional._prepare(stand_in, z, is_input, k, max_iter, order, generator, "C")
-    t = tables.tensors(coeffs.device)
-    result = ops.structured_forward(
-        tables.weights(coeffs), truth, aux_rows, t["members"], t["term_offsets"], t["term_nodes"],
-        t["term_weights"], t["refresh"], z_full, mask, V_init, order, max_iter, float(eps), float(prox_lam),
-    )
-    return functional._finish(result, mask, n, return_info)

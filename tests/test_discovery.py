@@ -12,6 +12,7 @@ import torch
 from symsatnet import discovery as D
 from symsatnet import groups as G
 from symsatnet.discovery import Discovery, closed_orbitals, discover, planted_matrix, projection_error
+from symsatnet.discovery.symfind import coarsenings
 
 S, Z, T = G.Symmetric, G.Cyclic, G.Trivial
 
@@ -252,7 +253,7 @@ def test_coarsenings_are_supergroups():
     # Every proposed merge contains the group it came from: the group's generators keep
     # each closed orbital of the merge.
     base = G.Product(G.Symmetric(2), G.Product(G.Symmetric(3), G.Trivial(2)))
-    proposals = D._coarsenings([base])
+    proposals = coarsenings([base])
     assert G.Product(G.Wreath(G.Symmetric(3), G.Symmetric(2)), G.Trivial(2)) in proposals
     assert G.Product(G.Symmetric(2), G.Wreath(G.Trivial(2), G.Symmetric(3))) in proposals
     for merged in proposals:

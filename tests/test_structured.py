@@ -21,7 +21,7 @@ from symsatnet.groups import (
     cube_group,
     sudoku_group,
 )
-from symsatnet.symmetric import SymSATNet
+from symsatnet import SymSATNet
 
 FAMILY = [
     Symmetric(1),

@@ -8,7 +8,7 @@ import torch
 
 from symsatnet import functional
 from symsatnet.groups import Cyclic, DirectSum, Product, Symmetric, Trivial, Wreath, sudoku_group
-from symsatnet.symmetric import CSATNet, SymSATNet
+from symsatnet import CSATNet, SymSATNet
 
 GROUPS = [
     Symmetric(4),
