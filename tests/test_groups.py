@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symsatnet.groups as groups
+from symsatnet.groups import labels as group_labels
 from symsatnet.groups import (
     Cyclic,
     DirectSum,
@@ -136,8 +137,8 @@ def test_sudoku_orbital_counts(box, transpose, expected):
     group = sudoku_group(box, transpose=transpose)
     assert group.degree == box**6
     assert group.num_orbitals == expected
-    generic = groups._pair_orbits_by_union_find(group.degree, group.generators())
-    assert np.array_equal(groups._glue_labels(generic, generic.T), group.orbitals())
+    generic = group_labels.pair_orbits_by_union_find(group.degree, group.generators())
+    assert np.array_equal(group_labels.glue_labels(generic, generic.T), group.orbitals())
 
 
 def test_sudoku_box_two_matches_textbook_union_find():
@@ -173,8 +174,8 @@ def test_sudoku_transpose_is_a_symmetry_of_the_rules():
 def test_cube_group_orbitals_and_order():
     group = cube_group()
     assert group.degree == 324
-    generic = groups._pair_orbits_by_union_find(group.degree, group.generators())
-    assert np.array_equal(groups._glue_labels(generic, generic.T), group.orbitals())
+    generic = group_labels.pair_orbits_by_union_find(group.degree, group.generators())
+    assert np.array_equal(group_labels.glue_labels(generic, generic.T), group.orbitals())
     assert group.num_orbitals == 36
     # face turns and slices give the face-turn group times the 24 rotations; colours: 24
     assert group.order() == 43_252_003_274_489_856_000 * 24 * 24
@@ -185,8 +186,8 @@ def test_cube_group_without_slices_fixes_the_centres():
 
     group = cube_group(slices=False)
     assert group.degree == 324 and groups.parse_group("cube_group(slices=False)") == group
-    generic = groups._pair_orbits_by_union_find(group.degree, group.generators())
-    assert np.array_equal(groups._glue_labels(generic, generic.T), group.orbitals())
+    generic = group_labels.pair_orbits_by_union_find(group.degree, group.generators())
+    assert np.array_equal(group_labels.glue_labels(generic, generic.T), group.orbitals())
     # The face-turn group (order 43,252,003,274,489,856,000) times the colour rotations.
     assert group.order() == 43_252_003_274_489_856_000 * 24
     # A subgroup of the full one: every generator is in it, and it has more orbitals.
@@ -203,8 +204,8 @@ def test_cube_group_without_slices_fixes_the_centres():
 def test_cube_group_without_colour_rotations_weighs_colour_pairs_apart():
     group = cube_group(colours=False)
     assert groups.parse_group("cube_group(colours=False)") == group
-    generic = groups._pair_orbits_by_union_find(group.degree, group.generators())
-    assert np.array_equal(groups._glue_labels(generic, generic.T), group.orbitals())
+    generic = group_labels.pair_orbits_by_union_find(group.degree, group.generators())
+    assert np.array_equal(group_labels.glue_labels(generic, generic.T), group.orbitals())
     assert group.num_orbitals == 312 and group.order() == 43_252_003_274_489_856_000 * 24
     full = cube_group()
     assert all(full.contains(g) for g in group.generators())
