@@ -1,4 +1,4 @@
-"""Symmetry discovery recovers planted groups (DESIGN.md §5, §7)."""
+"""Symmetry discovery recovers planted groups (docs/design.md, "Discovery")."""
 
 from __future__ import annotations
 

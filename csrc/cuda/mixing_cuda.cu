@@ -88,7 +88,7 @@ template <typename T>
 __device__ __forceinline__ T max_of(T a, T b) { return a > b ? a : b; }
 
 // ---------------------------------------------------------------------------
-// Starting vectors (DESIGN.md §2, as init_item on the CPU). One group per row;
+// Starting vectors (docs/design.md, "Forward"; as init_item on the CPU). One group per row;
 // every group recomputes v0 from V_init[b, 0] (k values) instead of waiting for it.
 template <typename T, int KT>
 __global__ void __launch_bounds__(kInitThreads)
