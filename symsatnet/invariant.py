@@ -39,6 +39,13 @@ def _back(tensor: torch.Tensor, from_numpy: bool):
     return tensor.detach().cpu().numpy() if from_numpy else tensor
 
 
+def _gather(coeffs: torch.Tensor, labels: torch.Tensor, count: int, what: str) -> torch.Tensor:
+    """``coeffs[..., labels]`` after checking that the last dimension holds ``count`` values."""
+    if coeffs.shape[-1:] != (count,):
+        raise ValueError(f"expected {count} {what} coefficients in the last dimension, got shape {tuple(coeffs.shape)}")
+    return coeffs[..., labels.to(coeffs.device)]
+
+
 def _class_means(values: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """Mean of ``values[..., p]`` over the points p of every class, for any leading shape."""
     labels = labels.to(values.device)
@@ -116,12 +123,7 @@ class InvariantSpace(nn.Module):
 
     def build(self, coeffs: torch.Tensor) -> torch.Tensor:
         """The invariant matrix ``coeffs[..., orbital_map]``: (*, K) -> (*, n, n)."""
-        if coeffs.shape[-1:] != (self.num_orbitals,):
-            raise ValueError(
-                f"expected {self.num_orbitals} orbital coefficients in the last dimension, "
-                f"got shape {tuple(coeffs.shape)}"
-            )
-        return coeffs[..., self.orbital_map.to(coeffs.device)]
+        return _gather(coeffs, self.orbital_map, self.num_orbitals, "orbital")
 
     forward = build
 
@@ -163,12 +165,7 @@ class InvariantSpace(nn.Module):
 
     def build_truth(self, coeffs: torch.Tensor) -> torch.Tensor:
         """The invariant vector ``coeffs[..., orbits]``: (*, num_orbits) -> (*, n)."""
-        if coeffs.shape[-1:] != (self.num_orbits,):
-            raise ValueError(
-                f"expected {self.num_orbits} orbit coefficients in the last dimension, "
-                f"got shape {tuple(coeffs.shape)}"
-            )
-        return coeffs[..., self.orbits.to(coeffs.device)]
+        return _gather(coeffs, self.orbits, self.num_orbits, "orbit")
 
     def project_truth(self, vector: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         """Per-orbit means of a vector: (*, n) -> (*, num_orbits). Numpy in, numpy out."""

@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <limits>
 #include <new>
+#include <tuple>
 #include <vector>
 
+#include "../symsatnet.h"
 #include "simd.h"
 
 namespace symsatnet {
@@ -156,6 +158,89 @@ inline at::Tensor pad_rank(const at::Tensor& t, int64_t kp) {
   const int64_t k = t.size(-1);
   return (k == kp ? t : at::constant_pad_nd(t, {0, kp - k})).contiguous();
 }
+
+// The per-item arrays of one call (B items of N variables, the rank padded to kp), as
+// the batch loops of every CPU op read them; each op's Batch adds its own problem.
+template <typename T>
+struct BatchArrays {
+  const bool* is_input = nullptr;  // (B, N)
+  const T* z = nullptr;            // (B, N), forward
+  const T* V_init = nullptr;       // (B, N, k), forward
+  T* V = nullptr;                  // (B, N, kp): the forward's output, the adjoint's input
+  T* gnorm = nullptr;              // (B, N): likewise
+  int* sweeps = nullptr;           // (B,), forward
+  const T* W = nullptr;            // (B, N, kp), adjoint
+  T* U = nullptr;                  // (B, N, kp), adjoint (and pairings)
+};
+
+// Host side of a forward call: the state inputs made contiguous and the outputs
+// allocated (V with the padded rank); finish() returns what the forward ops return.
+struct ForwardCall {
+  at::Tensor z, is_input, V_init, order, V, gnorm, sweeps;
+  int64_t B, N, k, kp;
+
+  ForwardCall(const at::Tensor& z_in, const at::Tensor& is_input_in, const at::Tensor& V_init_in,
+              const at::Tensor& order_in, const at::TensorOptions& options)
+      : z(z_in.contiguous()),
+        is_input(is_input_in.contiguous()),
+        V_init(V_init_in.contiguous()),
+        order(order_in.contiguous()),
+        B(z_in.size(0)),
+        N(z_in.size(1)),
+        k(V_init_in.size(2)),
+        kp(padded_rank(V_init_in.size(2))) {
+    V = at::zeros({B, N, kp}, options);
+    gnorm = at::zeros({B, N}, options);
+    sweeps = at::zeros({B}, options.dtype(at::kInt));
+  }
+
+  template <typename T>
+  void bind(BatchArrays<T>& a) const {
+    a.is_input = is_input.data_ptr<bool>();
+    a.z = z.data_ptr<T>();
+    a.V_init = V_init.data_ptr<T>();
+    a.V = V.data_ptr<T>();
+    a.gnorm = gnorm.data_ptr<T>();
+    a.sweeps = sweeps.data_ptr<int>();
+  }
+
+  std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> finish() const {
+    const auto vectors = V.narrow(2, 0, k).contiguous();
+    return {vectors, z_from_vectors(vectors, z, is_input), gnorm, sweeps};
+  }
+};
+
+// Host side of an adjoint call: V and W padded to kp, U allocated; finish() returns U
+// without the padding.
+struct AdjointCall {
+  at::Tensor V, gnorm, is_input, W, order, U;
+  int64_t B, N, k, kp;
+
+  AdjointCall(const at::Tensor& V_in, const at::Tensor& gnorm_in, const at::Tensor& is_input_in,
+              const at::Tensor& W_in, const at::Tensor& order_in, const at::TensorOptions& options)
+      : gnorm(gnorm_in.contiguous()),
+        is_input(is_input_in.contiguous()),
+        order(order_in.contiguous()),
+        B(V_in.size(0)),
+        N(V_in.size(1)),
+        k(V_in.size(2)),
+        kp(padded_rank(V_in.size(2))) {
+    V = pad_rank(V_in, kp);
+    W = pad_rank(W_in, kp);
+    U = at::zeros({B, N, kp}, options);
+  }
+
+  template <typename T>
+  void bind(BatchArrays<T>& a) const {
+    a.is_input = is_input.data_ptr<bool>();
+    a.V = const_cast<T*>(V.data_ptr<T>());
+    a.gnorm = const_cast<T*>(gnorm.data_ptr<T>());
+    a.W = W.data_ptr<T>();
+    a.U = U.data_ptr<T>();
+  }
+
+  at::Tensor finish() const { return U.narrow(2, 0, k).contiguous(); }
+};
 
 }  // namespace cpu
 }  // namespace symsatnet
