@@ -273,6 +273,19 @@ Problem<T> make_problem(const at::Tensor& weights, const at::Tensor& order, int6
           static_cast<T>(eps), static_cast<T>(prox_lam)};
 }
 
+// Binds a forward or adjoint call to the batch loops of `Kernel` and runs them.
+template <template <typename, bool> class Kernel, bool dense, class Call>
+void run_sweeps(const at::Tensor& weights, const Call& call, int64_t max_iter, double eps,
+                double prox_lam) {
+  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "symsatnet_mixing_cpu", [&] {
+    Batch<scalar_t, dense> a{};
+    a.p = make_problem<scalar_t>(weights, call.order, call.N, call.k, call.kp, max_iter, eps,
+                                 prox_lam);
+    call.bind(a);
+    run_batch<Kernel<scalar_t, dense>>(a, call.B);
+  });
+}
+
 }  // namespace
 
 template <bool dense>
@@ -283,13 +296,7 @@ ForwardResult forward_cpu(const at::Tensor& weights_in, const at::Tensor& z,
                      eps, prox_lam);
   const auto weights = weights_in.contiguous();
   const ForwardCall call(z, is_input, V_init, order, weights.options());
-  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "symsatnet_forward_cpu", [&] {
-    Batch<scalar_t, dense> a{};
-    a.p = make_problem<scalar_t>(weights, call.order, call.N, call.k, call.kp, max_iter, eps,
-                                 prox_lam);
-    call.bind(a);
-    run_batch<ForwardKernel<scalar_t, dense>>(a, call.B);
-  });
+  run_sweeps<ForwardKernel, dense>(weights, call, max_iter, eps, prox_lam);
   return call.finish();
 }
 
@@ -301,13 +308,7 @@ at::Tensor adjoint_cpu(const at::Tensor& weights_in, const at::Tensor& V, const 
                      eps, prox_lam);
   const auto weights = weights_in.contiguous();
   const AdjointCall call(V, gnorm, is_input, W, order, weights.options());
-  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "symsatnet_adjoint_cpu", [&] {
-    Batch<scalar_t, dense> a{};
-    a.p = make_problem<scalar_t>(weights, call.order, call.N, call.k, call.kp, max_iter, eps,
-                                 prox_lam);
-    call.bind(a);
-    run_batch<AdjointKernel<scalar_t, dense>>(a, call.B);
-  });
+  run_sweeps<AdjointKernel, dense>(weights, call, max_iter, eps, prox_lam);
   return call.finish();
 }
 
