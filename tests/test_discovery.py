@@ -80,6 +80,52 @@ def test_symfind_alone_cannot_see_shuffled_symmetry_but_both_can() -> None:
     assert np.array_equal(both.orbitals, _expected(group, order))
 
 
+def test_auto_runs_the_graph_method_only_when_symfind_finds_nothing() -> None:
+    pytest.importorskip("pynauty")
+    group = G.Product(S(3), Z(5))
+    shuffled, order = planted_matrix(group, 0.01, rng=3, shuffle=True)
+    assert isinstance(discover(shuffled, method="symfind").group, G.Trivial)
+    found = discover(shuffled)  # 'auto' is the default
+    assert found.method == "auto" and np.array_equal(found.orbitals, _expected(group, order))
+    assert {c.source for c in found.candidates} == {"symfind", "graph"}
+    # In the natural order symfind finds the group; the graph method is not run.
+    natural, _ = planted_matrix(G.Wreath(S(3), S(3)), 0.01, rng=4)
+    found = discover(natural)
+    assert found.group == G.Wreath(S(3), S(3)) and {c.source for c in found.candidates} == {"symfind"}
+
+
+def test_auto_without_pynauty_is_symfind(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "pynauty":
+            raise ImportError("No module named 'pynauty'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    shuffled, _ = planted_matrix(G.Product(S(3), Z(5)), 0.01, rng=3, shuffle=True)
+    assert isinstance(discover(shuffled).group, G.Trivial)
+
+
+def test_graph_method_refuses_very_large_matrices() -> None:
+    from symsatnet.discovery import GRAPH_MAX_DEGREE
+
+    pytest.importorskip("pynauty")
+    with pytest.raises(ValueError, match=f"at most {GRAPH_MAX_DEGREE} variables"):
+        discover(np.eye(GRAPH_MAX_DEGREE + 1), method="graph")
+
+
+def test_graph_method_finds_the_sudoku_group() -> None:
+    # n = 729: nauty returns hundreds of generators (728 for the one-class graph, S_729);
+    # their orbitals once took minutes (timed by benchmarks/bench_discovery.py, ~10 s now).
+    pytest.importorskip("pynauty")
+    group = G.sudoku_group(3)
+    matrix, _ = planted_matrix(group, 0.0, rng=0)
+    result = discover(matrix, method="graph")
+    assert result.num_orbitals == 18
+    assert np.array_equal(result.orbitals, np.asarray(group.orbitals()))
+
+
 def test_both_keeps_the_structured_expression() -> None:
     pytest.importorskip("pynauty")
     group = G.Wreath(S(3), S(3))

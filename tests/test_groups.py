@@ -456,3 +456,35 @@ def test_children_and_canonical_labels_are_public():
     assert Symmetric(4).children == ()
     labels = np.array([[7, 3], [3, 9]])
     assert groups.canonical_labels(labels).tolist() == [[0, 1], [1, 2]]
+
+
+@pytest.mark.parametrize("group", [Symmetric(12), Product(Wreath(Symmetric(2), Symmetric(3)), Cyclic(4))], ids=repr)
+def test_pair_orbits_from_many_generators_are_exact(group):
+    # More generators than the propagation takes at once: random products of them come
+    # first, then every generator that still breaks the partition (the result is exact).
+    rng = np.random.default_rng(0)
+    generators = list(group.generators())
+    extra = []
+    for _ in range(40):  # redundant generators: products and transpositions of the group's
+        chosen = rng.choice(len(generators), size=3)
+        product = np.arange(group.degree)
+        for index in chosen:
+            product = generators[index][product]
+        extra.append(product)
+    many = FromGenerators(group.degree, extra + generators)
+    assert len(many.generators()) > 16
+    assert np.array_equal(many.pair_orbits(), group.pair_orbits())
+    assert np.array_equal(many.orbitals(), group.orbitals())
+
+
+def test_pair_orbits_of_many_transpositions():
+    n = 30
+    transpositions = []
+    for i in range(n - 1):
+        perm = np.arange(n)
+        perm[[i, i + 1]] = perm[[i + 1, i]]
+        transpositions.append(perm)
+    assert np.array_equal(FromGenerators(n, transpositions).pair_orbits(), Symmetric(n).pair_orbits())
+    # Transpositions of the first half only: S_15 on 0..14, the rest fixed.
+    half = FromGenerators(n, transpositions[:14] + [np.arange(n)] * 10)
+    assert np.array_equal(half.orbitals(), DirectSum(Symmetric(15), Trivial(15)).orbitals())

@@ -25,6 +25,10 @@ Two methods (docs/design.md, "Discovery"):
 ``both``
     Pool the candidates of the two; when a graph candidate has the same closed orbitals as a
     symfind candidate the structured expression is kept.
+``auto`` (the default)
+    symfind, and the graph method as well (pooled as in ``both``) when symfind finds nothing
+    but the trivial group, as with variables in an unknown order; skipped without pynauty
+    or beyond ``GRAPH_MAX_DEGREE`` variables.
 
 Normalisation (``statistics.normalise``): the matrix is symmetrised, ``(M + Mᵀ)/2``, because C is
 symmetric and closed orbitals cannot see an antisymmetric part; the diagonal is kept
@@ -101,6 +105,7 @@ from .search import (
     DEFAULT_RTOL,
     DEFAULT_SIGNIFICANCE,
     DIAGONAL_MODES,
+    GRAPH_MAX_DEGREE,
     METHODS,
     discover,
 )

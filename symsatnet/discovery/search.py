@@ -18,7 +18,11 @@ DEFAULT_RTOL = 0.2
 DEFAULT_MAX_ERR = 0.2
 DEFAULT_SIGNIFICANCE = 3.5
 DEFAULT_MAX_RANK = 12
-METHODS = ("symfind", "graph", "both")
+METHODS = ("auto", "symfind", "graph", "both")
+#: The graph method builds an n x n colouring and nauty graphs with up to n log2(classes)
+#: vertices; beyond this many variables it is refused (``'graph'``, ``'both'``) or
+#: skipped (``'auto'``). 729-variable Sudoku matrices take ~10 s.
+GRAPH_MAX_DEGREE = 2048
 DIAGONAL_MODES = ("include", "ignore")
 
 # Relative projection error of an exact fit (round-off only).
@@ -29,7 +33,7 @@ def discover(
     M: object,
     rtol: float = DEFAULT_RTOL,
     max_err: float = DEFAULT_MAX_ERR,
-    method: str = "symfind",
+    method: str = "auto",
     *,
     diagonal: str = "include",
     significance: float = DEFAULT_SIGNIFICANCE,
@@ -43,7 +47,10 @@ def discover(
         rtol: tolerance of the structural tests inside the search (module docs).
         max_err: largest relative projection error of the returned group.
         method: ``"symfind"`` (natural index order, structured expressions), ``"graph"``
-            (any order, needs pynauty) or ``"both"``.
+            (any order, needs pynauty), ``"both"`` (the candidates of the two pooled) or
+            ``"auto"`` (default): symfind, and the graph method as well when symfind finds
+            nothing but the trivial group (skipped without pynauty or past
+            ``GRAPH_MAX_DEGREE`` variables).
         diagonal: ``"include"`` or ``"ignore"`` (set C_ii to zero first; see module docs).
         significance: z-score of the test that stops a coarser group hiding real structure.
         max_rank: most Kronecker terms a product split may keep.
@@ -67,29 +74,35 @@ def discover(
             raise ValueError(f"{name} must be a positive number, got {value!r}")
     if isinstance(max_rank, bool) or not isinstance(max_rank, int) or max_rank < 1:
         raise ValueError(f"max_rank must be a positive integer, got {max_rank!r}")
+    array = as_matrix(M)
     if method in ("graph", "both"):
         import_pynauty()  # fail before any work
-    array = as_matrix(M)
+        if array.shape[0] > GRAPH_MAX_DEGREE:
+            raise ValueError(f"method={method!r} handles at most {GRAPH_MAX_DEGREE} variables, got "
+                             f"{array.shape[0]}; use method='symfind'")
     started = time.perf_counter()
     matrix = normalise(array, diagonal)
     n = matrix.shape[0]
     settings = Settings(float(rtol), float(max_err), float(significance), max_rank)
 
     sources: dict[G.Group, str] = {}
-    if method in ("symfind", "both"):
+    if method != "graph":
         options = symfind_options(matrix[None], settings)
         for group in options + coarsenings(options):
             sources.setdefault(group, "symfind")
-    if method in ("graph", "both"):
+    sources.setdefault(G.Trivial(n), "symfind" if method != "graph" else "graph")
+    candidates = _rank(matrix, sources, settings) if method == "auto" else []
+    if method in ("graph", "both") or (method == "auto" and _graph_wanted(candidates, n)):
         # A graph group with the same orbitals as a symfind group adds nothing but a less
         # readable expression.
         known = {_partition_key(group) for group in sources}
+        added = False
         for group in graph_options(matrix, diagonal == "include"):
             if _partition_key(group) not in known:
-                sources.setdefault(group, "graph")
-    sources.setdefault(G.Trivial(n), "symfind" if method != "graph" else "graph")
-
-    candidates = _rank(matrix, sources, settings)
+                added = sources.setdefault(group, "graph") == "graph" or added
+        candidates = candidates if method == "auto" and not added else []
+    if not candidates:
+        candidates = _rank(matrix, sources, settings)
     best = next(c for c in candidates if c.accepted and c.consistent)
     return Discovery(
         group=best.group,
@@ -103,6 +116,19 @@ def discover(
         diagonal=diagonal,
         seconds=time.perf_counter() - started,
     )
+
+
+def _graph_wanted(candidates: list[Candidate], n: int) -> bool:
+    """Whether ``'auto'`` also runs the graph method: symfind found nothing but the trivial
+    group, pynauty is installed and the matrix is small enough."""
+    best = next(c for c in candidates if c.accepted and c.consistent)
+    if not isinstance(best.group, G.Trivial) or n > GRAPH_MAX_DEGREE:
+        return False
+    try:
+        import_pynauty()
+    except ImportError:
+        return False
+    return True
 
 
 def _partition_key(group: G.Group) -> bytes:
