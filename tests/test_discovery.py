@@ -95,14 +95,7 @@ def test_auto_runs_the_graph_method_only_when_symfind_finds_nothing() -> None:
 
 
 def test_auto_without_pynauty_is_symfind(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name == "pynauty":
-            raise ImportError("No module named 'pynauty'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
+    test_graph_without_pynauty_says_how_to_install(monkeypatch)  # pynauty now fails to import
     shuffled, _ = planted_matrix(G.Product(S(3), Z(5)), 0.01, rng=3, shuffle=True)
     assert isinstance(discover(shuffled).group, G.Trivial)
 
