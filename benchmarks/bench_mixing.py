@@ -1,6 +1,6 @@
 """Per-example time of the mixing-method layers, one JSON line per configuration.
 
-Configurations (DESIGN.md / issue "Core"): every run does the same work (eps = 0,
+Configurations (docs/design.md, "Forward"): every run does the same work (eps = 0,
 all sweeps forced):
 
   c-form    n=729 (N=730), k=32, batch 40, 40 sweeps  (SATNet-Plain / SymSATNet size)

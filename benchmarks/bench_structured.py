@@ -23,7 +23,7 @@ import time
 import torch
 
 from symsatnet.groups import sudoku_group
-from symsatnet.symmetric import SymSATNet
+from symsatnet import SymSATNet
 
 
 def make_layers(box: int, sweeps: int, k: int, order: str):

@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include <atomic>
+#include <cmath>
 
 #include "symsatnet.h"
 
@@ -57,12 +58,7 @@ void check_common(const at::Tensor& weights, const char* name, bool square,
               "symsatnet: order must be a permutation of 0..N-1");
   TORCH_CHECK(at::isfinite(weights).all().item<bool>(), "symsatnet: ", name,
               " contains NaN or inf");
-  if (square) {
-    double scale = weights.abs().max().item<double>();
-    double asym = (weights - weights.t()).abs().max().item<double>();
-    double tol = (weights.scalar_type() == at::kFloat ? 1e-6 : 1e-12) * std::max(scale, 1.0);
-    TORCH_CHECK(asym <= tol, "symsatnet: C must be symmetric, but max |C - C^T| = ", asym);
-  }
+  if (square) check_symmetric(weights, "C", "C");
 }
 
 void check_same(const at::Tensor& t, const char* what, const at::Tensor& like,
@@ -76,6 +72,21 @@ void check_same(const at::Tensor& t, const char* what, const at::Tensor& like,
 }
 
 }  // namespace
+
+void check_symmetric(const at::Tensor& block, const char* what, const char* symbol) {
+  const double scale = block.abs().max().item<double>();
+  const double asym = (block - block.t()).abs().max().item<double>();
+  const double tol = (block.scalar_type() == at::kFloat ? 1e-6 : 1e-12) * std::max(scale, 1.0);
+  TORCH_CHECK(asym <= tol, "symsatnet: ", what, " must be symmetric, but max |", symbol, " - ",
+              symbol, "^T| = ", asym);
+}
+
+at::Tensor z_from_vectors(const at::Tensor& V, const at::Tensor& z, const at::Tensor& is_input) {
+  const auto cosine = -(V * V.narrow(1, 0, 1)).sum(2);
+  auto z_out = at::where(is_input, z, at::arccos(cosine.clamp(-1, 1)) / M_PI);
+  z_out.select(1, 0).fill_(1);
+  return z_out;
+}
 
 void check_forward_args(const at::Tensor& weights, const char* name, bool square,
                         const at::Tensor& z, const at::Tensor& is_input,

@@ -27,11 +27,13 @@
 
 #include <ATen/ATen.h>
 
+#include "symsatnet.h"
+
 #include <tuple>
 
 namespace symsatnet {
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> structured_forward_cpu(
+ForwardResult structured_forward_cpu(
     const at::Tensor& weights, const at::Tensor& truth, const at::Tensor& aux_rows,
     const at::Tensor& members, const at::Tensor& term_offsets, const at::Tensor& term_nodes,
     const at::Tensor& term_weights, const at::Tensor& refresh, const at::Tensor& z,

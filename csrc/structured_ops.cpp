@@ -4,6 +4,7 @@
 #include <torch/library.h>
 
 #include "structured.h"
+#include "symsatnet.h"
 
 namespace symsatnet {
 
@@ -79,14 +80,7 @@ void check_structure_args(const at::Tensor& weights, const at::Tensor& truth,
   TORCH_CHECK(aux_rows.scalar_type() == weights.scalar_type() && aux_rows.device() == weights.device(),
               "symsatnet: aux_rows must match the weights' dtype and device");
   TORCH_CHECK(at::isfinite(aux_rows).all().item<bool>(), "symsatnet: aux_rows contains NaN or inf");
-  if (aux > 0) {
-    const auto among = aux_rows.narrow(1, n + 1, aux);
-    const double scale = among.abs().max().item<double>();
-    const double asym = (among - among.t()).abs().max().item<double>();
-    const double tol = (weights.scalar_type() == at::kFloat ? 1e-6 : 1e-12) * std::max(scale, 1.0);
-    TORCH_CHECK(asym <= tol, "symsatnet: the aux x aux block of aux_rows must be symmetric, but "
-                "max |A - A^T| = ", asym);
-  }
+  if (aux > 0) check_symmetric(aux_rows.narrow(1, n + 1, aux), "the aux x aux block of aux_rows", "A");
 }
 
 }  // namespace symsatnet

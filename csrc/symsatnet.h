@@ -1,6 +1,7 @@
-// Shared declarations of the symsatnet kernels. The CPU (csrc/cpu) and CUDA
-// (csrc/cuda) implementations have exactly these signatures and are registered
-// for their dispatch keys; csrc/ops.cpp declares the operator schemas.
+// Shared declarations of the symsatnet kernels: the CPU kernels (csrc/cpu), which the
+// CUDA ones (csrc/cuda, same arguments) fall back to, the shared epilogue and the
+// argument checks. Each kernel file registers itself for its dispatch key;
+// csrc/ops.cpp declares the operator schemas.
 //
 // Conventions (all tensors of one call share dtype and device):
 //   N        number of variables: index 0 is the truth variable, then the problem
@@ -25,51 +26,40 @@
 
 namespace symsatnet {
 
-// Forward mixing sweeps. Returns
+// What every forward op returns:
 //   V      (B, N, k) the final unit vectors,
 //   z_out  (B, N) arccos(-<v_i, v0>)/pi for outputs, z for inputs, 1 for truth,
 //   gnorm  (B, N) |g_i| at the last update of each output (0 for non-outputs),
 //   sweeps (B,) int32 number of sweeps run.
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> mix_forward_cpu(
-    const at::Tensor& C, const at::Tensor& z, const at::Tensor& is_input,
-    const at::Tensor& V_init, const at::Tensor& order, int64_t max_iter, double eps, double prox_lam);
+using ForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> smix_forward_cpu(
-    const at::Tensor& S, const at::Tensor& z, const at::Tensor& is_input,
-    const at::Tensor& V_init, const at::Tensor& order, int64_t max_iter, double eps, double prox_lam);
+// CPU kernels of the C-form (dense = true, `weights` is C, ops mix_*) and S-form
+// (dense = false, `weights` is S, ops smix_*) ops; the CUDA kernels
+// (csrc/cuda/mixing_cuda.cu) have the same arguments and fall back to these for ranks
+// beyond their registers.
+//
+// Forward mixing sweeps from the starting vectors of V_init.
+template <bool dense>
+ForwardResult forward_cpu(const at::Tensor& weights, const at::Tensor& z,
+                          const at::Tensor& is_input, const at::Tensor& V_init,
+                          const at::Tensor& order, int64_t max_iter, double eps, double prox_lam);
 
-// Adjoint sweeps: solve u_o = P_o (w_o - sum_{j != o} C_oj u_j) / gnorm_o for
-// the outputs o (rows of U for non-outputs are zero). gnorm must be positive
-// for every output (the Python side clamps it). Returns U (B, N, k).
-at::Tensor mix_adjoint_cpu(
-    const at::Tensor& C, const at::Tensor& V, const at::Tensor& gnorm,
-    const at::Tensor& is_input, const at::Tensor& W, const at::Tensor& order,
-    int64_t max_iter, double eps, double prox_lam);
+// Adjoint sweeps: solve u_o = P_o (w_o - sum_{j != o} C_oj u_j) / gnorm_o for the outputs
+// o (rows of U for non-outputs are zero). gnorm must be positive for every output (the
+// Python side clamps it). Returns U (B, N, k).
+template <bool dense>
+at::Tensor adjoint_cpu(const at::Tensor& weights, const at::Tensor& V, const at::Tensor& gnorm,
+                       const at::Tensor& is_input, const at::Tensor& W, const at::Tensor& order,
+                       int64_t max_iter, double eps, double prox_lam);
 
-at::Tensor smix_adjoint_cpu(
-    const at::Tensor& S, const at::Tensor& V, const at::Tensor& gnorm,
-    const at::Tensor& is_input, const at::Tensor& W, const at::Tensor& order,
-    int64_t max_iter, double eps, double prox_lam);
+// The epilogue of every forward kernel, CPU and CUDA (csrc/ops.cpp): z_out from the
+// final vectors V (B, N, k): arccos(-<v_i, v0>)/pi for outputs, z for inputs, 1 for
+// the truth column.
+at::Tensor z_from_vectors(const at::Tensor& V, const at::Tensor& z, const at::Tensor& is_input);
 
-#ifdef SYMSATNET_WITH_CUDA
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> mix_forward_cuda(
-    const at::Tensor& C, const at::Tensor& z, const at::Tensor& is_input,
-    const at::Tensor& V_init, const at::Tensor& order, int64_t max_iter, double eps, double prox_lam);
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> smix_forward_cuda(
-    const at::Tensor& S, const at::Tensor& z, const at::Tensor& is_input,
-    const at::Tensor& V_init, const at::Tensor& order, int64_t max_iter, double eps, double prox_lam);
-
-at::Tensor mix_adjoint_cuda(
-    const at::Tensor& C, const at::Tensor& V, const at::Tensor& gnorm,
-    const at::Tensor& is_input, const at::Tensor& W, const at::Tensor& order,
-    int64_t max_iter, double eps, double prox_lam);
-
-at::Tensor smix_adjoint_cuda(
-    const at::Tensor& S, const at::Tensor& V, const at::Tensor& gnorm,
-    const at::Tensor& is_input, const at::Tensor& W, const at::Tensor& order,
-    int64_t max_iter, double eps, double prox_lam);
-#endif
+// Raises unless the square matrix `block` is symmetric up to the rounding of its dtype
+// (relative to its largest entry); `what` names it and `symbol` writes it in the message.
+void check_symmetric(const at::Tensor& block, const char* what, const char* symbol);
 
 // Argument checks shared by both devices (shapes, dtypes, devices, scalars).
 // `weights_name` is "C" or "S"; `square` says whether the weights must be N x N.

@@ -7,7 +7,7 @@ not built, the ImportError says how to build them.
 from . import ops  # noqa: F401  (loads the extension and registers autograd)
 from . import cube_moves, functional, groups, structured
 from .discovery import Discovery, discover
-from .equivariant import Equivariant
+from .invariant import Equivariant, InvariantSpace
 from .functional import MixInfo
 from .groups import (
     Cyclic,
@@ -22,8 +22,8 @@ from .groups import (
     parse_group,
     sudoku_group,
 )
-from .layers import MixingLayer, SATNet
-from .symmetric import CSATNet, SymSATNet
+from .layers import CSATNet, MixingLayer, SATNet
+from .symsatnet import SymSATNet
 
 __version__ = "0.1.0"
 
@@ -35,6 +35,7 @@ __all__ = [
     "Equivariant",
     "Extend",
     "FromGenerators",
+    "InvariantSpace",
     "MixInfo",
     "MixingLayer",
     "Product",

@@ -1,6 +1,6 @@
 """The ``symsatnet`` command line.
 
-    symsatnet discover INPUT [--method symfind|graph|both] [--rtol R] [--max-err E]
+    symsatnet discover INPUT [--method auto|symfind|graph|both] [--rtol R] [--max-err E]
                              [--n N] [--full] [--key KEY] [--ignore-diagonal]
                              [--json] [--orbitals OUT.npy]
 
@@ -151,8 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="INPUT: a .npy matrix (analysed as is) or a torch file with a C-form layer's full "
                "matrix or state dict (rows/columns 1..n are analysed). Exit status 1 for unusable input.")
     find.add_argument("input", metavar="INPUT", help=".npy matrix or .pt checkpoint / tensor")
-    find.add_argument("--method", choices=discovery.METHODS, default="symfind",
-                      help="symfind: natural index order, structured expression (default); "
+    find.add_argument("--method", choices=discovery.METHODS, default="auto",
+                      help="auto (default): symfind, and graph as well when symfind finds nothing; "
+                           "symfind: natural index order, structured expression; "
                            "graph: any order, needs pynauty; both")
     find.add_argument("--rtol", type=_positive_float, default=discovery.DEFAULT_RTOL,
                       help=f"tolerance of the structural tests (default {discovery.DEFAULT_RTOL})")

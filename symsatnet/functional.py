@@ -1,18 +1,23 @@
 """Functional interface of the mixing-method MAXSAT layer.
 
 ``mix`` takes the interaction matrix C directly (C-form, any differentiable C);
-``smix`` takes the clause matrix S with C = S Sᵀ kept implicit (S-form). Both take
+``smix`` takes the clause matrix S with C = S Sᵀ kept implicit (S-form);
+``structured_mix`` takes the tables of a group (:mod:`symsatnet.structured`) and the
+coefficients of its closed orbitals, with the problem block of C never formed. Both take
 the problem variables only: the truth variable (index 0) and the auxiliary
 variables are added here, so z has n columns and C (or S) has N = 1 + n + aux rows.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
 import torch
 
 from . import ops
+
+if TYPE_CHECKING:
+    from .structured import Structure
 
 
 class MixInfo(NamedTuple):
@@ -199,4 +204,58 @@ def smix(
     _check_weights(S, "S")
     z_full, mask, V_init, order, n = _prepare(S, z, is_input, k, max_iter, order, generator, "S")
     result = ops.smix_forward(S, z_full, mask, V_init, order, max_iter, float(eps), float(prox_lam))
+    return _finish(result, mask, n, return_info)
+
+
+def structured_mix(
+    tables: "Structure",
+    coeffs: torch.Tensor,
+    truth: torch.Tensor,
+    aux_rows: torch.Tensor,
+    z: torch.Tensor,
+    is_input: torch.Tensor,
+    *,
+    k: int = 32,
+    max_iter: int = 40,
+    eps: float = 1e-4,
+    prox_lam: float = 0.0,
+    generator: Optional[torch.Generator] = None,
+    order: Optional[torch.Tensor] = None,
+    return_info: bool = False,
+):
+    """:func:`mix` for C whose problem block is tied by a structured group.
+
+    C is never formed: the problem block is given by ``tables`` (from
+    :func:`symsatnet.structured.structure`)
+    and the closed-orbital coefficients. Same random draws, update order, stopping rules
+    and outputs as ``functional.mix`` on the dense C.
+
+    Args:
+        tables: the group's :class:`~symsatnet.structured.Structure`.
+        coeffs: (K,) orbital coefficients (ids of ``group.orbitals()``). Differentiable.
+        truth: (n,) the truth row C[0, 1:n+1]. Differentiable.
+        aux_rows: (aux, N) rows n+1.. of C, N = 1 + n + aux; the aux x aux block must be
+            symmetric. Differentiable.
+        z, is_input, k, max_iter, eps, prox_lam, generator, order, return_info: as in
+            :func:`mix`.
+
+    Returns:
+        (B, n) outputs, or a ``MixInfo``.
+    """
+    _check_weights(aux_rows, "aux_rows")
+    n = tables.n
+    size = 1 + n + aux_rows.shape[0]
+    if aux_rows.shape[1] != size:
+        raise ValueError(f"aux_rows must have shape (aux, {size}) for n = {n}, got {tuple(aux_rows.shape)}")
+    if truth.shape != (n,):
+        raise ValueError(f"truth must have shape ({n},), got {tuple(truth.shape)}")
+    if z.dim() != 2 or z.shape[1] != n:
+        raise ValueError(f"z must have shape (batch, {n}), got {tuple(z.shape)}")
+    stand_in = aux_rows.new_empty(size, 0)  # carries N, dtype and device for the shared preparation
+    z_full, mask, V_init, order, n = _prepare(stand_in, z, is_input, k, max_iter, order, generator, "C")
+    t = tables.tensors(coeffs.device)
+    result = ops.structured_forward(
+        tables.weights(coeffs), truth, aux_rows, t["members"], t["term_offsets"], t["term_nodes"],
+        t["term_weights"], t["refresh"], z_full, mask, V_init, order, max_iter, float(eps), float(prox_lam),
+    )
     return _finish(result, mask, n, return_info)

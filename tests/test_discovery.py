@@ -1,4 +1,4 @@
-"""Symmetry discovery recovers planted groups (DESIGN.md §5, §7)."""
+"""Symmetry discovery recovers planted groups (docs/design.md, "Discovery")."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import torch
 from symsatnet import discovery as D
 from symsatnet import groups as G
 from symsatnet.discovery import Discovery, closed_orbitals, discover, planted_matrix, projection_error
+from symsatnet.discovery.symfind import coarsenings
 
 S, Z, T = G.Symmetric, G.Cyclic, G.Trivial
 
@@ -53,7 +54,7 @@ def test_symfind_recovers_planted_group(group: G.Group, noise: float) -> None:
     matrix, order = planted_matrix(group, noise, rng=_seed(group, noise))
     result = discover(matrix, method="symfind")
     assert np.array_equal(result.orbitals, _expected(group, order)), result.summary()
-    assert result.num_parameters == group.num_orbitals
+    assert result.num_orbitals == group.num_orbitals
     assert result.error <= max(2 * noise, 1e-9)
     # The group plugs into the group language: its own orbital map is the one reported.
     assert isinstance(result.group, G.Group)
@@ -74,9 +75,48 @@ def test_symfind_alone_cannot_see_shuffled_symmetry_but_both_can() -> None:
     pytest.importorskip("pynauty")
     group = G.Product(S(3), Z(5))
     matrix, order = planted_matrix(group, 0.01, rng=3, shuffle=True)
-    assert discover(matrix, method="symfind").num_parameters > group.num_orbitals
+    assert discover(matrix, method="symfind").num_orbitals > group.num_orbitals
     both = discover(matrix, method="both")
     assert np.array_equal(both.orbitals, _expected(group, order))
+
+
+def test_auto_runs_the_graph_method_only_when_symfind_finds_nothing() -> None:
+    pytest.importorskip("pynauty")
+    group = G.Product(S(3), Z(5))
+    shuffled, order = planted_matrix(group, 0.01, rng=3, shuffle=True)
+    assert isinstance(discover(shuffled, method="symfind").group, G.Trivial)
+    found = discover(shuffled)  # 'auto' is the default
+    assert found.method == "auto" and np.array_equal(found.orbitals, _expected(group, order))
+    assert {c.source for c in found.candidates} == {"symfind", "graph"}
+    # In the natural order symfind finds the group; the graph method is not run.
+    natural, _ = planted_matrix(G.Wreath(S(3), S(3)), 0.01, rng=4)
+    found = discover(natural)
+    assert found.group == G.Wreath(S(3), S(3)) and {c.source for c in found.candidates} == {"symfind"}
+
+
+def test_auto_without_pynauty_is_symfind(monkeypatch: pytest.MonkeyPatch) -> None:
+    test_graph_without_pynauty_says_how_to_install(monkeypatch)  # pynauty now fails to import
+    shuffled, _ = planted_matrix(G.Product(S(3), Z(5)), 0.01, rng=3, shuffle=True)
+    assert isinstance(discover(shuffled).group, G.Trivial)
+
+
+def test_graph_method_refuses_very_large_matrices() -> None:
+    from symsatnet.discovery import GRAPH_MAX_DEGREE
+
+    pytest.importorskip("pynauty")
+    with pytest.raises(ValueError, match=f"at most {GRAPH_MAX_DEGREE} variables"):
+        discover(np.eye(GRAPH_MAX_DEGREE + 1), method="graph")
+
+
+def test_graph_method_finds_the_sudoku_group() -> None:
+    # n = 729: nauty returns hundreds of generators (728 for the one-class graph, S_729);
+    # their orbitals once took minutes (timed by benchmarks/bench_discovery.py, ~10 s now).
+    pytest.importorskip("pynauty")
+    group = G.sudoku_group(3)
+    matrix, _ = planted_matrix(group, 0.0, rng=0)
+    result = discover(matrix, method="graph")
+    assert result.num_orbitals == 18
+    assert np.array_equal(result.orbitals, np.asarray(group.orbitals()))
 
 
 def test_both_keeps_the_structured_expression() -> None:
@@ -92,7 +132,7 @@ def test_sudoku_box3_is_found() -> None:
     group = G.sudoku_group(3)
     matrix, _ = planted_matrix(group, 0.05, rng=0)
     result = discover(matrix)
-    assert result.num_parameters == 18
+    assert result.num_orbitals == 18
     assert np.array_equal(result.orbitals, np.asarray(group.orbitals()))
 
 
@@ -104,7 +144,7 @@ def test_pure_noise_gives_no_spurious_symmetry(method: str, n: int) -> None:
     rng = np.random.default_rng(n)
     noise = rng.normal(size=(n, n))
     result = discover(noise + noise.T, method=method)
-    assert result.num_parameters >= n * (n + 1) // 2 - 1, result.summary()
+    assert result.num_orbitals >= n * (n + 1) // 2 - 1, result.summary()
 
 
 def test_scale_and_torch_input_do_not_matter() -> None:
@@ -121,9 +161,9 @@ def test_ignoring_a_random_diagonal() -> None:
     matrix, _ = planted_matrix(group, 0.0, rng=6)
     typical = np.sqrt(np.mean(matrix**2))
     matrix = matrix + np.diag(np.random.default_rng(0).normal(size=6) * 3 * typical)
-    assert discover(matrix).num_parameters > group.num_orbitals  # the diagonal breaks it
+    assert discover(matrix).num_orbitals > group.num_orbitals  # the diagonal breaks it
     result = discover(matrix, diagonal="ignore")
-    assert result.num_parameters == group.num_orbitals
+    assert result.num_orbitals == group.num_orbitals
 
 
 def test_projection_error_matches_definition() -> None:
@@ -147,7 +187,7 @@ def test_result_reports_candidates_and_prints() -> None:
     text = str(result)
     assert "DirectSum(Symmetric(3), Symmetric(4))" in text and "params" in text
     summary = result.to_dict()
-    assert summary["num_parameters"] == 5 and summary["group"] == repr(result.group)
+    assert summary["num_orbitals"] == summary["num_parameters"] == 5 and summary["group"] == repr(result.group)
     assert result.orbitals.dtype == np.int64 and result.orbitals.shape == (7, 7)
 
 
@@ -192,7 +232,7 @@ def test_graph_without_pynauty_says_how_to_install(monkeypatch: pytest.MonkeyPat
     for method in ("graph", "both"):
         with pytest.raises(ImportError, match=r"pip install pynauty.*symsatnet\[graph\]"):
             discover(np.eye(4), method=method)
-    assert discover(np.eye(4), method="symfind").num_parameters == 2  # symfind needs no nauty
+    assert discover(np.eye(4), method="symfind").num_orbitals == 2  # symfind needs no nauty
 
 
 @pytest.mark.parametrize("group", [G.Wreath(Z(5), S(24)), G.DirectSum(G.Product(S(3), Z(20)), S(40))], ids=repr)
@@ -222,7 +262,7 @@ def test_learned_like_noise_keeps_the_sudoku_group(seed):
     np.fill_diagonal(noise, 0.0)
     noise *= 0.3 * np.linalg.norm(matrix) / np.linalg.norm(noise)
     found = discover(matrix + noise, rtol=0.5, max_err=0.5, diagonal="ignore")
-    assert found.num_parameters == group.num_orbitals
+    assert found.num_orbitals == group.num_orbitals
     assert np.array_equal(found.orbitals, closed_orbitals(group))
 
 
@@ -252,7 +292,7 @@ def test_coarsenings_are_supergroups():
     # Every proposed merge contains the group it came from: the group's generators keep
     # each closed orbital of the merge.
     base = G.Product(G.Symmetric(2), G.Product(G.Symmetric(3), G.Trivial(2)))
-    proposals = D._coarsenings([base])
+    proposals = coarsenings([base])
     assert G.Product(G.Wreath(G.Symmetric(3), G.Symmetric(2)), G.Trivial(2)) in proposals
     assert G.Product(G.Symmetric(2), G.Wreath(G.Trivial(2), G.Symmetric(3))) in proposals
     for merged in proposals:

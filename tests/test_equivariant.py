@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symsatnet.equivariant import Equivariant
+from symsatnet.invariant import InvariantSpace
 from symsatnet.groups import Cyclic, DirectSum, FromGenerators, Product, Symmetric, Trivial, Wreath, sudoku_group
 
 GROUPS = [
@@ -41,8 +41,8 @@ def invariant_under(matrix: torch.Tensor, group) -> bool:
 
 @pytest.mark.parametrize("group", GROUPS, ids=IDS)
 def test_built_matrix_is_symmetric_and_invariant(group):
-    space = Equivariant(group)
-    coeffs = torch.randn(space.basis_size, dtype=torch.float64)
+    space = InvariantSpace(group)
+    coeffs = torch.randn(space.num_orbitals, dtype=torch.float64)
     matrix = space.build(coeffs)
     assert matrix.shape == (group.degree, group.degree)
     assert torch.equal(matrix, matrix.T)
@@ -51,7 +51,7 @@ def test_built_matrix_is_symmetric_and_invariant(group):
 
 @pytest.mark.parametrize("group", GROUPS, ids=IDS)
 def test_orbital_map_buffer_is_fixed_by_every_generator(group):
-    orbital_map = Equivariant(group).orbital_map
+    orbital_map = InvariantSpace(group).orbital_map
     for perm in group.generators():
         index = torch.from_numpy(np.array(perm))
         assert torch.equal(orbital_map[index][:, index], orbital_map)
@@ -59,19 +59,19 @@ def test_orbital_map_buffer_is_fixed_by_every_generator(group):
 
 @pytest.mark.parametrize("group", GROUPS, ids=IDS)
 def test_gradient_is_the_per_orbital_sum(group):
-    space = Equivariant(group)
-    coeffs = torch.randn(space.basis_size, dtype=torch.float64, requires_grad=True)
+    space = InvariantSpace(group)
+    coeffs = torch.randn(space.num_orbitals, dtype=torch.float64, requires_grad=True)
     upstream = random_matrix(group.degree, seed=1)
     (space.build(coeffs) * upstream).sum().backward()
     orbital_map = group.orbitals()
-    expected = [upstream.numpy()[orbital_map == b].sum() for b in range(space.basis_size)]
+    expected = [upstream.numpy()[orbital_map == b].sum() for b in range(space.num_orbitals)]
     np.testing.assert_allclose(coeffs.grad.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("group", GROUPS, ids=IDS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_projection_is_idempotent_orthogonal_and_invariant(group, dtype):
-    space = Equivariant(group)
+    space = InvariantSpace(group)
     tolerance = 1e-12 if dtype == torch.float64 else 1e-5
     matrix, other = random_matrix(group.degree, 2, dtype), random_matrix(group.degree, 3, dtype)
     projected = space.symmetrize(matrix)
@@ -80,7 +80,7 @@ def test_projection_is_idempotent_orthogonal_and_invariant(group, dtype):
     torch.testing.assert_close(space.symmetrize(projected), projected, rtol=tolerance, atol=tolerance)
     inner = ((matrix - projected) * space.symmetrize(other)).sum()
     assert abs(inner.item()) < tolerance * matrix.numel()
-    coeffs = torch.randn(space.basis_size, dtype=dtype)
+    coeffs = torch.randn(space.num_orbitals, dtype=dtype)
     torch.testing.assert_close(space.project(space.build(coeffs)), coeffs, rtol=tolerance, atol=tolerance)
 
 
@@ -88,17 +88,17 @@ def test_projection_is_idempotent_orthogonal_and_invariant(group, dtype):
 @given(st.integers(0, len(GROUPS) - 1), st.integers(0, 2**16))
 def test_projection_is_the_closest_invariant_matrix(index, seed):
     """Perturbing the projection inside the invariant space never gets closer to M."""
-    space = Equivariant(GROUPS[index])
+    space = InvariantSpace(GROUPS[index])
     matrix = random_matrix(space.degree, seed)
     best = space.project(matrix)
-    nudge = torch.randn(space.basis_size, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
+    nudge = torch.randn(space.num_orbitals, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
     best_distance = torch.linalg.norm(matrix - space.build(best))
     assert best_distance <= torch.linalg.norm(matrix - space.build(best + 0.01 * nudge)) + 1e-12
 
 
 def test_residual():
-    space = Equivariant(Product(Symmetric(3), Cyclic(4)))
-    invariant = space.build(torch.randn(space.basis_size, dtype=torch.float64))
+    space = InvariantSpace(Product(Symmetric(3), Cyclic(4)))
+    invariant = space.build(torch.randn(space.num_orbitals, dtype=torch.float64))
     assert space.residual(invariant).item() == pytest.approx(0, abs=1e-14)
     assert space.residual(torch.zeros(12, 12)).item() == 0
     noisy = invariant + 0.1 * random_matrix(12)
@@ -109,10 +109,10 @@ def test_residual():
 
 
 def test_numpy_in_numpy_out_and_batches():
-    space = Equivariant(Wreath(Symmetric(2), Symmetric(3)))
+    space = InvariantSpace(Wreath(Symmetric(2), Symmetric(3)))
     matrices = np.random.default_rng(0).standard_normal((4, 2, 6, 6))
     coeffs = space.project(matrices)
-    assert isinstance(coeffs, np.ndarray) and coeffs.shape == (4, 2, space.basis_size)
+    assert isinstance(coeffs, np.ndarray) and coeffs.shape == (4, 2, space.num_orbitals)
     np.testing.assert_allclose(coeffs[1, 0], space.project(matrices[1, 0]))
     assert isinstance(space.residual(matrices[0, 0]), float)
     assert space.residual(matrices).shape == (4, 2)
@@ -121,14 +121,14 @@ def test_numpy_in_numpy_out_and_batches():
 
 
 def test_float16_projection():
-    space = Equivariant(Symmetric(4))
+    space = InvariantSpace(Symmetric(4))
     coeffs = space.project(torch.ones(4, 4, dtype=torch.float16))
     assert coeffs.dtype == torch.float16 and torch.equal(coeffs, torch.ones(2, dtype=torch.float16))
 
 
 def test_truth_row_tied_to_point_orbits():
     group = DirectSum(Symmetric(2), Cyclic(3), Trivial(1))
-    space = Equivariant(group)
+    space = InvariantSpace(group)
     assert space.num_orbits == 3 and space.orbits.tolist() == [0, 0, 1, 1, 1, 2]
     truth = space.build_truth(torch.tensor([1.0, 2.0, 3.0]))
     assert truth.tolist() == [1, 1, 2, 2, 2, 3]
@@ -138,10 +138,10 @@ def test_truth_row_tied_to_point_orbits():
 
 
 def test_module_behaviour():
-    space = Equivariant(sudoku_group(2))
+    space = InvariantSpace(sudoku_group(2))
     assert space.state_dict() == {}  # derived from the group, not saved
     assert space.to(torch.float64).orbital_map.dtype == torch.long
-    assert "basis_size=18" in repr(space)
+    assert "num_orbitals=18" in repr(space)
     coeffs = torch.randn(18)
     assert torch.equal(space(coeffs), space.build(coeffs))
 
@@ -155,10 +155,20 @@ def test_module_behaviour():
         (lambda s: s.residual(torch.zeros(3, 3)), "expected matrices"),
         (lambda s: s.build_truth(torch.zeros(2)), "expected 1 orbit coefficients"),
         (lambda s: s.project_truth(torch.zeros(5)), "expected vectors"),
-        (lambda s: Equivariant(Symmetric(4), degree=5), "group degree 4 does not match the 5 variables"),
-        (lambda s: Equivariant("S4"), "must be a symsatnet.groups.Group"),
+        (lambda s: InvariantSpace(Symmetric(4), degree=5), "group degree 4 does not match the 5 variables"),
+        (lambda s: InvariantSpace("S4"), "must be a symsatnet.groups.Group"),
     ],
 )
 def test_bad_input_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message):
-        call(Equivariant(Symmetric(4)))
+        call(InvariantSpace(Symmetric(4)))
+
+
+def test_equivariant_is_a_deprecated_name_of_invariant_space():
+    import symsatnet
+
+    with pytest.warns(DeprecationWarning, match="InvariantSpace"):
+        space = symsatnet.Equivariant(Symmetric(4))
+    assert isinstance(space, InvariantSpace) and space.num_orbitals == 2
+    assert space.basis_size == space.num_orbitals  # the old attribute name still reads
+    assert torch.equal(space.orbital_sizes, torch.tensor([4, 12]))

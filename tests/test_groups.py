@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symsatnet.groups as groups
+from symsatnet.groups import labels as group_labels
 from symsatnet.groups import (
     Cyclic,
     DirectSum,
@@ -136,8 +137,8 @@ def test_sudoku_orbital_counts(box, transpose, expected):
     group = sudoku_group(box, transpose=transpose)
     assert group.degree == box**6
     assert group.num_orbitals == expected
-    generic = groups._pair_orbits_by_union_find(group.degree, group.generators())
-    assert np.array_equal(groups._glue_labels(generic, generic.T), group.orbitals())
+    generic = group_labels.pair_orbits_by_union_find(group.degree, group.generators())
+    assert np.array_equal(group_labels.glue_labels(generic, generic.T), group.orbitals())
 
 
 def test_sudoku_box_two_matches_textbook_union_find():
@@ -173,8 +174,8 @@ def test_sudoku_transpose_is_a_symmetry_of_the_rules():
 def test_cube_group_orbitals_and_order():
     group = cube_group()
     assert group.degree == 324
-    generic = groups._pair_orbits_by_union_find(group.degree, group.generators())
-    assert np.array_equal(groups._glue_labels(generic, generic.T), group.orbitals())
+    generic = group_labels.pair_orbits_by_union_find(group.degree, group.generators())
+    assert np.array_equal(group_labels.glue_labels(generic, generic.T), group.orbitals())
     assert group.num_orbitals == 36
     # face turns and slices give the face-turn group times the 24 rotations; colours: 24
     assert group.order() == 43_252_003_274_489_856_000 * 24 * 24
@@ -185,8 +186,8 @@ def test_cube_group_without_slices_fixes_the_centres():
 
     group = cube_group(slices=False)
     assert group.degree == 324 and groups.parse_group("cube_group(slices=False)") == group
-    generic = groups._pair_orbits_by_union_find(group.degree, group.generators())
-    assert np.array_equal(groups._glue_labels(generic, generic.T), group.orbitals())
+    generic = group_labels.pair_orbits_by_union_find(group.degree, group.generators())
+    assert np.array_equal(group_labels.glue_labels(generic, generic.T), group.orbitals())
     # The face-turn group (order 43,252,003,274,489,856,000) times the colour rotations.
     assert group.order() == 43_252_003_274_489_856_000 * 24
     # A subgroup of the full one: every generator is in it, and it has more orbitals.
@@ -203,8 +204,8 @@ def test_cube_group_without_slices_fixes_the_centres():
 def test_cube_group_without_colour_rotations_weighs_colour_pairs_apart():
     group = cube_group(colours=False)
     assert groups.parse_group("cube_group(colours=False)") == group
-    generic = groups._pair_orbits_by_union_find(group.degree, group.generators())
-    assert np.array_equal(groups._glue_labels(generic, generic.T), group.orbitals())
+    generic = group_labels.pair_orbits_by_union_find(group.degree, group.generators())
+    assert np.array_equal(group_labels.glue_labels(generic, generic.T), group.orbitals())
     assert group.num_orbitals == 312 and group.order() == 43_252_003_274_489_856_000 * 24
     full = cube_group()
     assert all(full.contains(g) for g in group.generators())
@@ -441,3 +442,49 @@ def test_generic_orbitals_of_degree_729():
     group = FromGenerators(729, [np.roll(np.arange(729), 1), perm])
     assert group.orbitals().shape == (729, 729) and len(set(group.orbits().tolist())) == 1
     assert SudokuTransposed(3).num_orbitals == 12
+
+
+def test_children_and_canonical_labels_are_public():
+    inner, outer = Symmetric(2), Cyclic(3)
+    wreath = Wreath(inner, outer)
+    assert wreath.inner == inner and wreath.outer == outer and wreath.children == (inner, outer)
+    product = Product(Symmetric(2), Trivial(3))
+    assert product.factors == (Symmetric(2), Trivial(3)) == product.children
+    extended = Extend(Symmetric(3), [[1, 2, 0]])
+    assert extended.base == Symmetric(3) and extended.children == (Symmetric(3),)
+    assert DirectSum(Symmetric(2), Cyclic(3)).parts == (Symmetric(2), Cyclic(3))
+    assert Symmetric(4).children == ()
+    labels = np.array([[7, 3], [3, 9]])
+    assert groups.canonical_labels(labels).tolist() == [[0, 1], [1, 2]]
+
+
+@pytest.mark.parametrize("group", [Symmetric(12), Product(Wreath(Symmetric(2), Symmetric(3)), Cyclic(4))], ids=repr)
+def test_pair_orbits_from_many_generators_are_exact(group):
+    # More generators than the propagation takes at once: random products of them come
+    # first, then every generator that still breaks the partition (the result is exact).
+    rng = np.random.default_rng(0)
+    generators = list(group.generators())
+    extra = []
+    for _ in range(40):  # redundant generators: products and transpositions of the group's
+        chosen = rng.choice(len(generators), size=3)
+        product = np.arange(group.degree)
+        for index in chosen:
+            product = generators[index][product]
+        extra.append(product)
+    many = FromGenerators(group.degree, extra + generators)
+    assert len(many.generators()) > 16
+    assert np.array_equal(many.pair_orbits(), group.pair_orbits())
+    assert np.array_equal(many.orbitals(), group.orbitals())
+
+
+def test_pair_orbits_of_many_transpositions():
+    n = 30
+    transpositions = []
+    for i in range(n - 1):
+        perm = np.arange(n)
+        perm[[i, i + 1]] = perm[[i + 1, i]]
+        transpositions.append(perm)
+    assert np.array_equal(FromGenerators(n, transpositions).pair_orbits(), Symmetric(n).pair_orbits())
+    # Transpositions of the first half only: S_15 on 0..14, the rest fixed.
+    half = FromGenerators(n, transpositions[:14] + [np.arange(n)] * 10)
+    assert np.array_equal(half.orbitals(), DirectSum(Symmetric(15), Trivial(15)).orbitals())

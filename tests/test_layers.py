@@ -87,6 +87,12 @@ def test_satnet_kernel_choice_and_errors():
         layer.kernel = "structured"
     with pytest.raises(ValueError, match="kernel must be one of"):
         symsatnet.SATNet(4, 6, kernel="fast")
+    # active_kernel names the kernel itself, in the one vocabulary of symsatnet.layers.KERNELS.
+    assert symsatnet.SATNet(729, 730).active_kernel == "dense"
+    assert symsatnet.SATNet(100, 20, aux=5).active_kernel == "clauses"
+    assert symsatnet.SATNet(100, 20, kernel="clauses").active_kernel == "clauses"
+    assert set(symsatnet.SATNet.kernels) | set(symsatnet.SymSATNet.kernels) == set(symsatnet.layers.KERNELS)
+    assert symsatnet.MixingLayer().active_kernel == "dense"
 
 
 def test_mixing_layer_gradient_reaches_builder():

@@ -8,7 +8,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symsatnet import structured
+from symsatnet import ops, structured
 from symsatnet.groups import (
     Cyclic,
     DirectSum,
@@ -21,7 +21,7 @@ from symsatnet.groups import (
     cube_group,
     sudoku_group,
 )
-from symsatnet.symmetric import SymSATNet
+from symsatnet import SymSATNet
 
 FAMILY = [
     Symmetric(1),
@@ -259,14 +259,34 @@ def test_structured_kernel_needs_a_family_group():
     assert layer.kernel == "dense"
 
 
-def test_kernel_is_kept_in_the_state_dict(tmp_path):
+def test_the_file_records_the_kernel_and_load_uses_it(tmp_path):
     layer = SymSATNet(64, sudoku_group(2), kernel="dense")
     layer.save(tmp_path / "layer.pt")
+    assert torch.load(tmp_path / "layer.pt", weights_only=True)["_extra_state"]["kernel"] == "dense"
     again = SymSATNet.load(tmp_path / "layer.pt")
-    assert again.kernel == "dense" and not again.uses_structured()
-    other = SymSATNet(64, sudoku_group(2))
-    other.load_state_dict(layer.state_dict())
-    assert other.kernel == "dense"
+    assert again.kernel == "dense" and again.active_kernel == "dense"
+    chosen = SymSATNet.load(tmp_path / "layer.pt", kernel="structured")
+    assert chosen.kernel == "structured" and chosen.active_kernel == "structured"
+
+
+def test_load_state_dict_keeps_the_constructors_kernel():
+    # The kernel is an execution choice: weights trained with the dense kernel must not
+    # switch a structured layer to it (a benchmark of the two once compared dense with dense).
+    dense = SymSATNet(64, sudoku_group(2), kernel="dense")
+    fast = SymSATNet(64, sudoku_group(2), kernel="structured")
+    fast.load_state_dict(dense.state_dict())
+    assert fast.kernel == "structured" and fast.active_kernel == "structured"
+    assert torch.equal(fast.coeffs, dense.coeffs)
+    auto = SymSATNet(729, sudoku_group(3))
+    auto.load_state_dict(SymSATNet(729, sudoku_group(3), kernel="dense").state_dict())
+    assert auto.kernel == "auto" and auto.active_kernel == "structured"
+
+
+def test_active_kernel_names_what_the_next_forward_runs():
+    assert SymSATNet(5, Cyclic(5)).active_kernel == "dense"
+    assert SymSATNet(729, sudoku_group(3)).active_kernel == "structured"
+    assert SymSATNet(64, sudoku_group(2)).active_kernel == "dense"
+    assert SymSATNet.kernels == ("auto", "dense", "structured")
 
 
 def _op_args(group=Wreath(Symmetric(2), Symmetric(3)), aux=1, batch=2, k=4):
@@ -292,31 +312,30 @@ def test_opcheck():
     weights, truth, aux_rows, tabs, z, mask, V_init, order = _op_args()
     args = (weights.clone().requires_grad_(), truth.clone().requires_grad_(), aux_rows.clone().requires_grad_(),
             *tabs, z.clone().requires_grad_(), mask, V_init, order, 50, 1e-10, 0.01)
-    torch.library.opcheck(structured.structured_forward, args)
-    V, _, gnorm, _ = structured.structured_forward(weights, truth, aux_rows, *tabs, z, mask, V_init, order, 50, 1e-10, 0.01)
+    torch.library.opcheck(ops.structured_forward, args)
+    V, _, gnorm, _ = ops.structured_forward(weights, truth, aux_rows, *tabs, z, mask, V_init, order, 50, 1e-10, 0.01)
     W = torch.randn_like(V)
-    from symsatnet import ops
 
     torch.library.opcheck(
-        structured.structured_adjoint,
+        ops.structured_adjoint,
         (weights, aux_rows, *tabs, V, ops.clamped_gnorm(gnorm, mask), mask, W, order, 50, 1e-10, 0.0),
     )
-    torch.library.opcheck(structured.structured_pairings, (weights, *tabs, V, W, mask))
+    torch.library.opcheck(ops.structured_pairings, (weights, *tabs, V, W, mask))
 
 
 def test_bad_tables_are_refused():
     weights, truth, aux_rows, tabs, z, mask, V_init, order = _op_args()
     members, offsets, nodes, term_weights, refresh = tabs
     with pytest.raises(RuntimeError, match="term_weights"):
-        structured.structured_forward(weights[:1], truth, aux_rows, *tabs, z, mask, V_init, order, 5, 0.0, 0.0)
+        ops.structured_forward(weights[:1], truth, aux_rows, *tabs, z, mask, V_init, order, 5, 0.0, 0.0)
     with pytest.raises(RuntimeError, match="int32"):
-        structured.structured_forward(weights, truth, aux_rows, members.long(), offsets, nodes, term_weights,
+        ops.structured_forward(weights, truth, aux_rows, members.long(), offsets, nodes, term_weights,
                                       refresh, z, mask, V_init, order, 5, 0.0, 0.0)
     asymmetric = aux_rows.clone()
     asymmetric[0, -1] += 1.0
     bad_aux = torch.cat([asymmetric, asymmetric], 0)
     with pytest.raises(RuntimeError, match="aux_rows"):
-        structured.structured_forward(weights, truth, bad_aux, *tabs, z, mask, V_init, order, 5, 0.0, 0.0)
+        ops.structured_forward(weights, truth, bad_aux, *tabs, z, mask, V_init, order, 5, 0.0, 0.0)
 
 
 def test_torch_compile_traces_the_structured_layer():

@@ -8,7 +8,7 @@ import torch
 
 from symsatnet import functional
 from symsatnet.groups import Cyclic, DirectSum, Product, Symmetric, Trivial, Wreath, sudoku_group
-from symsatnet.symmetric import CSATNet, SymSATNet
+from symsatnet import CSATNet, SymSATNet
 
 GROUPS = [
     Symmetric(4),
@@ -73,7 +73,7 @@ def test_gradient_is_the_per_orbital_sum_of_the_matrix_gradient(group, aux, trut
     assert grad_C.abs().sum() > 0
     orbital_map = torch.from_numpy(np.array(group.orbitals()))
     block = grad_C[1 : n + 1, 1 : n + 1]
-    per_orbital = torch.zeros(layer.space.basis_size, dtype=torch.float64).index_add(0, orbital_map.ravel(), block.ravel())
+    per_orbital = torch.zeros(layer.space.num_orbitals, dtype=torch.float64).index_add(0, orbital_map.ravel(), block.ravel())
     # coeffs multiply unit-norm basis matrices: C = coeffs[b] / sqrt(|orbital b|) on orbital b.
     orbital_sizes = torch.bincount(orbital_map.ravel()).double()
     torch.testing.assert_close(layer.coeffs.grad, per_orbital / orbital_sizes.sqrt(), rtol=1e-12, atol=1e-14)

@@ -1,17 +1,21 @@
-// Pieces shared by the CPU kernels (csrc/cpu/*.cpp): the padded rank, the
-// 64-byte vector type, and the initial vectors of one batch item. Everything
-// here is a template or inline, so each entry point compiled with its own
-// `target` attribute (simd.h) inlines the hot parts for its instruction set.
+// Pieces shared by the CPU kernels (csrc/cpu/*.cpp): the padded rank, the vector
+// types of each instruction set, the initial vectors of one batch item and the one
+// run-time dispatch to the instruction set. Everything here is a template or inline,
+// so each entry point compiled with its own `target` attribute (simd.h) inlines the
+// hot parts for its instruction set.
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <new>
+#include <tuple>
 #include <vector>
 
+#include "../symsatnet.h"
 #include "simd.h"
 
 namespace symsatnet {
@@ -42,28 +46,17 @@ struct CacheAligned {
 template <typename T>
 using aligned_vector = std::vector<T, CacheAligned<T>>;
 
-// 64-byte vectors through GCC/Clang vector extensions: each instruction-set entry
-// point compiles them to its own registers (one zmm, two ymm, four xmm).
-template <typename T>
-struct Vec64;
-template <>
-struct Vec64<float> {
-  typedef float type __attribute__((vector_size(64)));
-};
-template <>
-struct Vec64<double> {
-  typedef double type __attribute__((vector_size(64)));
-};
-template <typename T>
-using vec_t = typename Vec64<T>::type;
-template <typename T>
-constexpr int kLanes = 64 / sizeof(T);
-
 // Vectors of VB bytes, for kernels that follow their entry point's register width.
 template <typename T, int VB>
 struct VecOf {
   typedef T type __attribute__((vector_size(VB)));
 };
+// The hot loops work on vectors of VB bytes, the register width of the entry point
+// they are inlined into (64 for AVX-512, 32 for AVX2, 16 otherwise): a 64-byte type
+// compiled for AVX2 needs twice the registers and spills (the dense kernel ran ~25x
+// slower, the structured one ~7x).
+template <typename T, int VB>
+using vec = typename VecOf<T, VB>::type;
 template <typename T, int VB>
 SYMSATNET_INLINE typename VecOf<T, VB>::type load_vec(const T* p) {
   typename VecOf<T, VB>::type v;
@@ -72,17 +65,6 @@ SYMSATNET_INLINE typename VecOf<T, VB>::type load_vec(const T* p) {
 }
 template <typename T, int VB>
 SYMSATNET_INLINE void store_vec(T* p, typename VecOf<T, VB>::type v) {
-  __builtin_memcpy(p, &v, sizeof(v));
-}
-
-template <typename T>
-SYMSATNET_INLINE vec_t<T> load(const T* p) {
-  vec_t<T> v;
-  __builtin_memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <typename T>
-SYMSATNET_INLINE void store(T* p, vec_t<T> v) {
   __builtin_memcpy(p, &v, sizeof(v));
 }
 
@@ -108,7 +90,7 @@ void normalise_or(const T* src, int64_t k, int64_t kp, int64_t fallback, T* v) {
   }
 }
 
-// Initial vectors of one item (DESIGN.md §2): v0 from V_init[0]; an input i gets
+// Initial vectors of one item (docs/design.md, "Forward"): v0 from V_init[0]; an input i gets
 // -cos(pi z_i) v0 + sin(pi z_i) r_i with r_i the part of V_init[i] orthogonal to
 // v0; every other variable starts at V_init[i] normalised.
 template <typename T>
@@ -136,11 +118,129 @@ void init_item(const T* z, const bool* is_input, const T* V_init, int64_t N, int
   }
 }
 
+// Entry points, one per instruction set, of a kernel over a range of batch items.
+// `Kernel` provides `template <int VB> static void range(const Args&, int64_t begin,
+// int64_t end)` (always inline): each entry point below inlines it with VB, the width
+// in bytes of its own vector registers (16 baseline, 32 AVX2, 64 AVX-512), and the
+// compiler vectorises each copy for its own target.
+template <class Kernel, class Args>
+void range_baseline(const Args& a, int64_t b0, int64_t b1) {
+  Kernel::template range<16>(a, b0, b1);
+}
+#if SYMSATNET_X86
+template <class Kernel, class Args>
+SYMSATNET_TARGET_AVX2 void range_avx2(const Args& a, int64_t b0, int64_t b1) {
+  Kernel::template range<32>(a, b0, b1);
+}
+template <class Kernel, class Args>
+SYMSATNET_TARGET_AVX512 void range_avx512(const Args& a, int64_t b0, int64_t b1) {
+  Kernel::template range<64>(a, b0, b1);
+}
+#endif
+
+// Run `Kernel` over batch items 0..B-1, one item per task of at::parallel_for, with the
+// entry point of the best instruction set the processor has (or SYMSATNET_CPU_ISA asks).
+template <class Kernel, class Args>
+void run_batch(const Args& a, int64_t B) {
+  auto fn = &range_baseline<Kernel, Args>;
+#if SYMSATNET_X86
+  switch (cpu_isa()) {
+    case CpuIsa::avx512: fn = &range_avx512<Kernel, Args>; break;
+    case CpuIsa::avx2: fn = &range_avx2<Kernel, Args>; break;
+    default: break;
+  }
+#endif
+  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { fn(a, b0, b1); });
+}
+
 // The rank dimension padded with zeros to kp, contiguous.
 inline at::Tensor pad_rank(const at::Tensor& t, int64_t kp) {
   const int64_t k = t.size(-1);
   return (k == kp ? t : at::constant_pad_nd(t, {0, kp - k})).contiguous();
 }
+
+// The per-item arrays of one call (B items of N variables, the rank padded to kp), as
+// the batch loops of every CPU op read them; each op's Batch adds its own problem.
+template <typename T>
+struct BatchArrays {
+  const bool* is_input = nullptr;  // (B, N)
+  const T* z = nullptr;            // (B, N), forward
+  const T* V_init = nullptr;       // (B, N, k), forward
+  T* V = nullptr;                  // (B, N, kp): the forward's output, the adjoint's input
+  T* gnorm = nullptr;              // (B, N): likewise
+  int* sweeps = nullptr;           // (B,), forward
+  const T* W = nullptr;            // (B, N, kp), adjoint
+  T* U = nullptr;                  // (B, N, kp), adjoint (and pairings)
+};
+
+// Host side of a forward call: the state inputs made contiguous and the outputs
+// allocated (V with the padded rank); finish() returns what the forward ops return.
+struct ForwardCall {
+  at::Tensor z, is_input, V_init, order, V, gnorm, sweeps;
+  int64_t B, N, k, kp;
+
+  ForwardCall(const at::Tensor& z_in, const at::Tensor& is_input_in, const at::Tensor& V_init_in,
+              const at::Tensor& order_in, const at::TensorOptions& options)
+      : z(z_in.contiguous()),
+        is_input(is_input_in.contiguous()),
+        V_init(V_init_in.contiguous()),
+        order(order_in.contiguous()),
+        B(z_in.size(0)),
+        N(z_in.size(1)),
+        k(V_init_in.size(2)),
+        kp(padded_rank(V_init_in.size(2))) {
+    V = at::zeros({B, N, kp}, options);
+    gnorm = at::zeros({B, N}, options);
+    sweeps = at::zeros({B}, options.dtype(at::kInt));
+  }
+
+  template <typename T>
+  void bind(BatchArrays<T>& a) const {
+    a.is_input = is_input.data_ptr<bool>();
+    a.z = z.data_ptr<T>();
+    a.V_init = V_init.data_ptr<T>();
+    a.V = V.data_ptr<T>();
+    a.gnorm = gnorm.data_ptr<T>();
+    a.sweeps = sweeps.data_ptr<int>();
+  }
+
+  std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> finish() const {
+    const auto vectors = V.narrow(2, 0, k).contiguous();
+    return {vectors, z_from_vectors(vectors, z, is_input), gnorm, sweeps};
+  }
+};
+
+// Host side of an adjoint call: V and W padded to kp, U allocated; finish() returns U
+// without the padding.
+struct AdjointCall {
+  at::Tensor V, gnorm, is_input, W, order, U;
+  int64_t B, N, k, kp;
+
+  AdjointCall(const at::Tensor& V_in, const at::Tensor& gnorm_in, const at::Tensor& is_input_in,
+              const at::Tensor& W_in, const at::Tensor& order_in, const at::TensorOptions& options)
+      : gnorm(gnorm_in.contiguous()),
+        is_input(is_input_in.contiguous()),
+        order(order_in.contiguous()),
+        B(V_in.size(0)),
+        N(V_in.size(1)),
+        k(V_in.size(2)),
+        kp(padded_rank(V_in.size(2))) {
+    V = pad_rank(V_in, kp);
+    W = pad_rank(W_in, kp);
+    U = at::zeros({B, N, kp}, options);
+  }
+
+  template <typename T>
+  void bind(BatchArrays<T>& a) const {
+    a.is_input = is_input.data_ptr<bool>();
+    a.V = const_cast<T*>(V.data_ptr<T>());
+    a.gnorm = const_cast<T*>(gnorm.data_ptr<T>());
+    a.W = W.data_ptr<T>();
+    a.U = U.data_ptr<T>();
+  }
+
+  at::Tensor finish() const { return U.narrow(2, 0, k).contiguous(); }
+};
 
 }  // namespace cpu
 }  // namespace symsatnet

@@ -31,12 +31,6 @@ using namespace cpu;
 
 constexpr int kBlock = 8;      // outputs whose fields are computed in one pass
 
-// The hot loops work on vectors of VB bytes, the register width of the entry point
-// they are inlined into (64 for AVX-512, 32 for AVX2, 16 otherwise): a 64-byte type
-// compiled for AVX2 needs twice the registers, spills, and ran ~25x slower.
-template <typename T, int VB>
-using vec = typename VecOf<T, VB>::type;
-
 // One pass of block_combine over NCH consecutive vectors at column c0.
 template <typename T, int VB, int NCH>
 SYMSATNET_INLINE void block_pass(const T* const* rows, const T* X, int64_t count, int64_t kp,
@@ -229,19 +223,9 @@ SYMSATNET_INLINE void adjoint_item(const Problem<T>& p, const bool* is_input, co
   solve_item<T, VB, dense, true>(p, is_input, U, V, const_cast<T*>(gnorm), W);
 }
 
-// One instantiation of the batch loops per instruction set; the bodies above are
-// inlined into each, so each is vectorised for its own target.
 template <typename T, bool dense>
-struct Batch {
+struct Batch : BatchArrays<T> {
   Problem<T> p;
-  const bool* is_input;  // (B, N)
-  const T* z;            // (B, N)
-  const T* V_init;       // (B, N, k)
-  T* V;                  // (B, N, kp)
-  T* gnorm;              // (B, N)
-  int* sweeps;           // (B,)
-  const T* W;            // (B, N, kp), adjoint only
-  T* U;                  // (B, N, kp), adjoint only
 };
 
 template <typename T, int VB, bool dense>
@@ -264,161 +248,85 @@ SYMSATNET_INLINE void adjoint_range(const Batch<T, dense>& a, int64_t begin, int
   }
 }
 
+// The batch loops as kernels of run_batch (kernel_common.h), which picks the
+// instruction set.
 template <typename T, bool dense>
-void forward_baseline(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  forward_range<T, 16>(a, b0, b1);
-}
-template <typename T, bool dense>
-void adjoint_baseline(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  adjoint_range<T, 16>(a, b0, b1);
-}
-#if SYMSATNET_X86
-template <typename T, bool dense>
-SYMSATNET_TARGET_AVX2 void forward_avx2(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  forward_range<T, 32>(a, b0, b1);
-}
-template <typename T, bool dense>
-SYMSATNET_TARGET_AVX2 void adjoint_avx2(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  adjoint_range<T, 32>(a, b0, b1);
-}
-template <typename T, bool dense>
-SYMSATNET_TARGET_AVX512 void forward_avx512(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  forward_range<T, 64>(a, b0, b1);
-}
-template <typename T, bool dense>
-SYMSATNET_TARGET_AVX512 void adjoint_avx512(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
-  adjoint_range<T, 64>(a, b0, b1);
-}
-#endif
-
-template <typename T, bool dense>
-void run_forward(const Batch<T, dense>& a, int64_t B) {
-  auto fn = &forward_baseline<T, dense>;
-#if SYMSATNET_X86
-  switch (cpu_isa()) {
-    case CpuIsa::avx512: fn = &forward_avx512<T, dense>; break;
-    case CpuIsa::avx2: fn = &forward_avx2<T, dense>; break;
-    default: break;
+struct ForwardKernel {
+  template <int VB>
+  SYMSATNET_INLINE static void range(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
+    forward_range<T, VB, dense>(a, b0, b1);
   }
-#endif
-  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { fn(a, b0, b1); });
-}
+};
 
 template <typename T, bool dense>
-void run_adjoint(const Batch<T, dense>& a, int64_t B) {
-  auto fn = &adjoint_baseline<T, dense>;
-#if SYMSATNET_X86
-  switch (cpu_isa()) {
-    case CpuIsa::avx512: fn = &adjoint_avx512<T, dense>; break;
-    case CpuIsa::avx2: fn = &adjoint_avx2<T, dense>; break;
-    default: break;
+struct AdjointKernel {
+  template <int VB>
+  SYMSATNET_INLINE static void range(const Batch<T, dense>& a, int64_t b0, int64_t b1) {
+    adjoint_range<T, VB, dense>(a, b0, b1);
   }
-#endif
-  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { fn(a, b0, b1); });
+};
+
+template <typename T>
+Problem<T> make_problem(const at::Tensor& weights, const at::Tensor& order, int64_t N, int64_t k,
+                        int64_t kp, int64_t max_iter, double eps, double prox_lam) {
+  return {weights.data_ptr<T>(), N, weights.size(1), k, kp, order.data_ptr<int64_t>(), max_iter,
+          static_cast<T>(eps), static_cast<T>(prox_lam)};
 }
 
-template <bool dense>
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cpu(
-    const at::Tensor& weights_in, const at::Tensor& z_in, const at::Tensor& is_input_in,
-    const at::Tensor& V_init_in, const at::Tensor& order_in, int64_t max_iter, double eps,
-    double prox_lam) {
-  check_forward_args(weights_in, dense ? "C" : "S", dense, z_in, is_input_in, V_init_in,
-                     order_in, max_iter, eps, prox_lam);
-  const auto weights = weights_in.contiguous();
-  const auto z = z_in.contiguous();
-  const auto is_input = is_input_in.contiguous();
-  const auto V_init = V_init_in.contiguous();
-  const auto order = order_in.contiguous();
-  const int64_t B = z.size(0), N = z.size(1), k = V_init.size(2), kp = padded_rank(k);
-  const int64_t m = weights.size(1);
-  auto V = at::zeros({B, N, kp}, weights.options());
-  auto gnorm = at::zeros({B, N}, weights.options());
-  auto sweeps = at::zeros({B}, weights.options().dtype(at::kInt));
-  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "symsatnet_forward_cpu", [&] {
+// Binds a forward or adjoint call to the batch loops of `Kernel` and runs them.
+template <template <typename, bool> class Kernel, bool dense, class Call>
+void run_sweeps(const at::Tensor& weights, const Call& call, int64_t max_iter, double eps,
+                double prox_lam) {
+  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "symsatnet_mixing_cpu", [&] {
     Batch<scalar_t, dense> a{};
-    a.p = {weights.data_ptr<scalar_t>(), N, m, k, kp, order.data_ptr<int64_t>(), max_iter,
-           static_cast<scalar_t>(eps), static_cast<scalar_t>(prox_lam)};
-    a.is_input = is_input.data_ptr<bool>();
-    a.z = z.data_ptr<scalar_t>();
-    a.V_init = V_init.data_ptr<scalar_t>();
-    a.V = V.data_ptr<scalar_t>();
-    a.gnorm = gnorm.data_ptr<scalar_t>();
-    a.sweeps = sweeps.data_ptr<int>();
-    run_forward(a, B);
+    a.p = make_problem<scalar_t>(weights, call.order, call.N, call.k, call.kp, max_iter, eps,
+                                 prox_lam);
+    call.bind(a);
+    run_batch<Kernel<scalar_t, dense>>(a, call.B);
   });
-  V = V.narrow(2, 0, k).contiguous();
-  // z of an output from the angle to v0; inputs pass through; truth is 1.
-  auto cosine = -(V * V.narrow(1, 0, 1)).sum(2);
-  auto z_out = at::where(is_input, z, at::arccos(cosine.clamp(-1, 1)) / M_PI);
-  z_out.select(1, 0).fill_(1);
-  return {V, z_out, gnorm, sweeps};
-}
-
-template <bool dense>
-at::Tensor adjoint_cpu(const at::Tensor& weights_in, const at::Tensor& V_in,
-                       const at::Tensor& gnorm_in, const at::Tensor& is_input_in,
-                       const at::Tensor& W_in, const at::Tensor& order_in, int64_t max_iter,
-                       double eps, double prox_lam) {
-  check_adjoint_args(weights_in, dense ? "C" : "S", dense, V_in, gnorm_in, is_input_in, W_in,
-                     order_in, max_iter, eps, prox_lam);
-  const auto weights = weights_in.contiguous();
-  const auto gnorm = gnorm_in.contiguous();
-  const auto is_input = is_input_in.contiguous();
-  const auto order = order_in.contiguous();
-  const int64_t B = V_in.size(0), N = V_in.size(1), k = V_in.size(2), kp = padded_rank(k);
-  const int64_t m = weights.size(1);
-  const auto V = pad_rank(V_in, kp);
-  const auto W = pad_rank(W_in, kp);
-  auto U = at::zeros({B, N, kp}, weights.options());
-  AT_DISPATCH_FLOATING_TYPES(weights.scalar_type(), "symsatnet_adjoint_cpu", [&] {
-    Batch<scalar_t, dense> a{};
-    a.p = {weights.data_ptr<scalar_t>(), N, m, k, kp, order.data_ptr<int64_t>(), max_iter,
-           static_cast<scalar_t>(eps), static_cast<scalar_t>(prox_lam)};
-    a.is_input = is_input.data_ptr<bool>();
-    a.V = const_cast<scalar_t*>(V.data_ptr<scalar_t>());
-    a.gnorm = const_cast<scalar_t*>(gnorm.data_ptr<scalar_t>());
-    a.W = W.data_ptr<scalar_t>();
-    a.U = U.data_ptr<scalar_t>();
-    run_adjoint(a, B);
-  });
-  return U.narrow(2, 0, k).contiguous();
 }
 
 }  // namespace
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> mix_forward_cpu(
-    const at::Tensor& C, const at::Tensor& z, const at::Tensor& is_input,
-    const at::Tensor& V_init, const at::Tensor& order, int64_t max_iter, double eps,
-    double prox_lam) {
-  return forward_cpu<true>(C, z, is_input, V_init, order, max_iter, eps, prox_lam);
+template <bool dense>
+ForwardResult forward_cpu(const at::Tensor& weights_in, const at::Tensor& z,
+                          const at::Tensor& is_input, const at::Tensor& V_init,
+                          const at::Tensor& order, int64_t max_iter, double eps, double prox_lam) {
+  check_forward_args(weights_in, dense ? "C" : "S", dense, z, is_input, V_init, order, max_iter,
+                     eps, prox_lam);
+  const auto weights = weights_in.contiguous();
+  const ForwardCall call(z, is_input, V_init, order, weights.options());
+  run_sweeps<ForwardKernel, dense>(weights, call, max_iter, eps, prox_lam);
+  return call.finish();
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> smix_forward_cpu(
-    const at::Tensor& S, const at::Tensor& z, const at::Tensor& is_input,
-    const at::Tensor& V_init, const at::Tensor& order, int64_t max_iter, double eps,
-    double prox_lam) {
-  return forward_cpu<false>(S, z, is_input, V_init, order, max_iter, eps, prox_lam);
+template <bool dense>
+at::Tensor adjoint_cpu(const at::Tensor& weights_in, const at::Tensor& V, const at::Tensor& gnorm,
+                       const at::Tensor& is_input, const at::Tensor& W, const at::Tensor& order,
+                       int64_t max_iter, double eps, double prox_lam) {
+  check_adjoint_args(weights_in, dense ? "C" : "S", dense, V, gnorm, is_input, W, order, max_iter,
+                     eps, prox_lam);
+  const auto weights = weights_in.contiguous();
+  const AdjointCall call(V, gnorm, is_input, W, order, weights.options());
+  run_sweeps<AdjointKernel, dense>(weights, call, max_iter, eps, prox_lam);
+  return call.finish();
 }
 
-at::Tensor mix_adjoint_cpu(const at::Tensor& C, const at::Tensor& V, const at::Tensor& gnorm,
-                           const at::Tensor& is_input, const at::Tensor& W,
-                           const at::Tensor& order, int64_t max_iter, double eps,
-                           double prox_lam) {
-  return adjoint_cpu<true>(C, V, gnorm, is_input, W, order, max_iter, eps, prox_lam);
-}
-
-at::Tensor smix_adjoint_cpu(const at::Tensor& S, const at::Tensor& V, const at::Tensor& gnorm,
-                            const at::Tensor& is_input, const at::Tensor& W,
-                            const at::Tensor& order, int64_t max_iter, double eps,
-                            double prox_lam) {
-  return adjoint_cpu<false>(S, V, gnorm, is_input, W, order, max_iter, eps, prox_lam);
-}
+// The CUDA kernels fall back to these for ranks beyond their registers.
+template ForwardResult forward_cpu<true>(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
+                                         double, double);
+template ForwardResult forward_cpu<false>(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
+                                          double, double);
+template at::Tensor adjoint_cpu<true>(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                      int64_t, double, double);
+template at::Tensor adjoint_cpu<false>(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                       int64_t, double, double);
 
 }  // namespace symsatnet
 
 TORCH_LIBRARY_IMPL(symsatnet, CPU, m) {
-  m.impl("mix_forward", &symsatnet::mix_forward_cpu);
-  m.impl("smix_forward", &symsatnet::smix_forward_cpu);
-  m.impl("mix_adjoint", &symsatnet::mix_adjoint_cpu);
-  m.impl("smix_adjoint", &symsatnet::smix_adjoint_cpu);
+  m.impl("mix_forward", &symsatnet::forward_cpu<true>);
+  m.impl("smix_forward", &symsatnet::forward_cpu<false>);
+  m.impl("mix_adjoint", &symsatnet::adjoint_cpu<true>);
+  m.impl("smix_adjoint", &symsatnet::adjoint_cpu<false>);
 }

@@ -27,14 +27,6 @@ namespace symsatnet {
 
 enum class CpuIsa { baseline, avx2, avx512 };
 
-inline const char* isa_name(CpuIsa isa) {
-  switch (isa) {
-    case CpuIsa::avx512: return "avx512";
-    case CpuIsa::avx2: return "avx2";
-    default: return "baseline";
-  }
-}
-
 inline CpuIsa detect_isa() {
   CpuIsa best = CpuIsa::baseline;
 #if SYMSATNET_X86

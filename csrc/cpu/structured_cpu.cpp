@@ -31,11 +31,6 @@ namespace {
 
 using namespace cpu;
 
-// The hot loops work on vectors of VB bytes, the register width of the entry point
-// they are inlined into (64 for AVX-512, 32 for AVX2, 16 otherwise): a 64-byte type
-// compiled for AVX2 needs twice the registers and spills (it ran ~7x slower).
-template <typename T, int VB>
-using vec = typename VecOf<T, VB>::type;
 
 // The structure of one call, shared by all items (row ids index the working buffer:
 // 0..N-1 the variables, N.. the class aggregates).
@@ -380,20 +375,12 @@ SYMSATNET_INLINE void pair_item(const Plan<T>& p, const bool* is_input, T* XV, T
 }
 
 template <typename T>
-struct Batch {
+struct Batch : BatchArrays<T> {
   Plan<T> p;
-  const bool* is_input;  // (B, N)
-  const T* z;            // (B, N)
-  const T* V_init;       // (B, N, k)
-  int64_t k;
-  T* V;                  // (B, N, kp)
-  T* gnorm;              // (B, N)
-  int* sweeps;           // (B,)
-  const T* W;            // (B, N, kp), adjoint
-  T* U;                  // (B, N, kp), adjoint / pairings
-  T* pairings;           // (B, weights), pairings
-  T* field;              // (B, n, kp), pairings
-  int64_t num_weights;
+  int64_t k = 0;
+  T* pairings = nullptr;  // (B, weights), pairings
+  T* field = nullptr;     // (B, n, kp), pairings
+  int64_t num_weights = 0;
 };
 
 template <typename T, int VB>
@@ -439,38 +426,17 @@ SYMSATNET_INLINE void pairings_range(const Batch<T>& a, int64_t begin, int64_t e
 
 enum class Kind { forward, adjoint, pairings };
 
-template <typename T, int VB, Kind kind>
-SYMSATNET_INLINE void run_range(const Batch<T>& a, int64_t b0, int64_t b1) {
-  if constexpr (kind == Kind::forward) forward_range<T, VB>(a, b0, b1);
-  if constexpr (kind == Kind::adjoint) adjoint_range<T, VB>(a, b0, b1);
-  if constexpr (kind == Kind::pairings) pairings_range<T, VB>(a, b0, b1);
-}
-
+// The batch loops as one kernel of run_batch (kernel_common.h), which picks the
+// instruction set.
 template <typename T, Kind kind>
-void range_baseline(const Batch<T>& a, int64_t b0, int64_t b1) { run_range<T, 16, kind>(a, b0, b1); }
-#if SYMSATNET_X86
-template <typename T, Kind kind>
-SYMSATNET_TARGET_AVX2 void range_avx2(const Batch<T>& a, int64_t b0, int64_t b1) {
-  run_range<T, 32, kind>(a, b0, b1);
-}
-template <typename T, Kind kind>
-SYMSATNET_TARGET_AVX512 void range_avx512(const Batch<T>& a, int64_t b0, int64_t b1) {
-  run_range<T, 64, kind>(a, b0, b1);
-}
-#endif
-
-template <typename T, Kind kind>
-void run(const Batch<T>& a, int64_t B) {
-  auto fn = &range_baseline<T, kind>;
-#if SYMSATNET_X86
-  switch (cpu_isa()) {
-    case CpuIsa::avx512: fn = &range_avx512<T, kind>; break;
-    case CpuIsa::avx2: fn = &range_avx2<T, kind>; break;
-    default: break;
+struct RangeKernel {
+  template <int VB>
+  SYMSATNET_INLINE static void range(const Batch<T>& a, int64_t b0, int64_t b1) {
+    if constexpr (kind == Kind::forward) forward_range<T, VB>(a, b0, b1);
+    if constexpr (kind == Kind::adjoint) adjoint_range<T, VB>(a, b0, b1);
+    if constexpr (kind == Kind::pairings) pairings_range<T, VB>(a, b0, b1);
   }
-#endif
-  at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { fn(a, b0, b1); });
-}
+};
 
 // Host-side tables of one call: the node ids turned into buffer rows, the per-term
 // weights gathered, the diagonal each variable's terms count.
@@ -507,142 +473,124 @@ Tables make_tables(const at::Tensor& members, const at::Tensor& term_offsets,
   return t;
 }
 
+// Everything the plan of one call points into: the tables, the per-term weights and the
+// diagonal they count (in the weights' dtype), the aux rows and their columns.
+struct CallTables {
+  Tables t;
+  at::Tensor alpha, diag, aux_rows, aux_cols;
+  int64_t n, N;
+};
+
+// `aux_rows` undefined: no aux rows are read (the pairings add the aux share in Python).
+CallTables prepare(const at::Tensor& weights, const at::Tensor& aux_rows,
+                   const at::Tensor& members, const at::Tensor& term_offsets,
+                   const at::Tensor& term_nodes, const at::Tensor& term_weights,
+                   const at::Tensor& refresh, int64_t N) {
+  CallTables c;
+  c.n = members.size(0);
+  c.N = N;
+  c.t = make_tables(members, term_offsets, term_nodes, term_weights, refresh, N);
+  c.alpha = weights.contiguous().index_select(0, c.t.term_weights.to(at::kLong)).contiguous();
+  const auto counts = c.t.term_offsets.to(at::kLong).diff();
+  const auto owner = at::repeat_interleave(at::arange(c.n, counts.options()), counts);
+  auto diag = at::zeros({c.n}, weights.options());
+  diag.index_add_(0, owner, c.alpha * c.t.term_self.to(weights.scalar_type()));
+  c.diag = diag.contiguous();
+  if (aux_rows.defined()) {
+    c.aux_rows = aux_rows.contiguous();
+    c.aux_cols = c.aux_rows.narrow(1, 1, c.n).t().contiguous();
+  } else {
+    c.aux_rows = at::zeros({0, N}, weights.options());
+    c.aux_cols = at::zeros({c.n, 0}, weights.options());
+  }
+  return c;
+}
+
 template <typename T>
-void fill_plan(Plan<T>& p, const Tables& t, const at::Tensor& alpha, const at::Tensor& diag,
-               const at::Tensor& truth, const at::Tensor& aux_rows, const at::Tensor& aux_cols,
-               const at::Tensor& order, int64_t n, int64_t N, int64_t kp, int64_t max_iter,
-               double eps, double prox_lam) {
-  p.n = n;
-  p.N = N;
-  p.aux = N - 1 - n;
-  p.classes = t.classes;
-  p.levels = t.member_rows.size(1);
+Plan<T> make_plan(const CallTables& c, const at::Tensor& truth, const at::Tensor& order,
+                  int64_t kp, int64_t max_iter, double eps, double prox_lam) {
+  Plan<T> p;
+  p.n = c.n;
+  p.N = c.N;
+  p.aux = c.aux_rows.size(0);
+  p.classes = c.t.classes;
+  p.levels = c.t.member_rows.size(1);
   p.kp = kp;
-  p.rows = N + t.classes;
-  p.member_rows = t.member_rows.data_ptr<int32_t>();
-  p.term_offsets = t.term_offsets.data_ptr<int32_t>();
-  p.term_rows = t.term_rows.data_ptr<int32_t>();
-  p.term_weights = t.term_weights.data_ptr<int32_t>();
-  p.term_alpha = alpha.data_ptr<T>();
-  p.term_self = t.term_self.data_ptr<uint8_t>();
-  p.diag = diag.data_ptr<T>();
-  p.refresh = t.refresh.data_ptr<int32_t>();
-  p.refresh_count = t.refresh.size(0);
+  p.rows = c.N + c.t.classes;
+  p.member_rows = c.t.member_rows.data_ptr<int32_t>();
+  p.term_offsets = c.t.term_offsets.data_ptr<int32_t>();
+  p.term_rows = c.t.term_rows.data_ptr<int32_t>();
+  p.term_weights = c.t.term_weights.data_ptr<int32_t>();
+  p.term_alpha = c.alpha.data_ptr<T>();
+  p.term_self = c.t.term_self.data_ptr<uint8_t>();
+  p.diag = c.diag.data_ptr<T>();
+  p.refresh = c.t.refresh.data_ptr<int32_t>();
+  p.refresh_count = c.t.refresh.size(0);
   p.truth = truth.defined() ? truth.data_ptr<T>() : nullptr;
-  p.aux_rows = aux_rows.data_ptr<T>();
-  p.aux_cols = aux_cols.data_ptr<T>();
+  p.aux_rows = c.aux_rows.data_ptr<T>();
+  p.aux_cols = c.aux_cols.data_ptr<T>();
   p.order = order.defined() ? order.data_ptr<int64_t>() : nullptr;
   p.max_iter = max_iter;
   p.eps = static_cast<T>(eps);
   p.prox_lam = static_cast<T>(prox_lam);
-}
-
-// Per-term weights and the diagonal they count, in the weights' dtype.
-std::pair<at::Tensor, at::Tensor> term_alpha_and_diag(const at::Tensor& weights, const Tables& t,
-                                                      int64_t n) {
-  const auto alpha = weights.contiguous().index_select(0, t.term_weights.to(at::kLong)).contiguous();
-  const auto counts = t.term_offsets.to(at::kLong).diff();
-  const auto owner = at::repeat_interleave(at::arange(n, counts.options()), counts);
-  auto diag = at::zeros({n}, weights.options());
-  diag.index_add_(0, owner, alpha * t.term_self.to(weights.scalar_type()));
-  return {alpha, diag.contiguous()};
-}
-
-at::Tensor aux_columns(const at::Tensor& aux_rows, int64_t n) {
-  return aux_rows.narrow(1, 1, n).t().contiguous();
+  return p;
 }
 
 }  // namespace
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> structured_forward_cpu(
-    const at::Tensor& weights, const at::Tensor& truth_in, const at::Tensor& aux_rows_in,
+ForwardResult structured_forward_cpu(
+    const at::Tensor& weights, const at::Tensor& truth_in, const at::Tensor& aux_rows,
     const at::Tensor& members, const at::Tensor& term_offsets, const at::Tensor& term_nodes,
-    const at::Tensor& term_weights, const at::Tensor& refresh, const at::Tensor& z_in,
-    const at::Tensor& is_input_in, const at::Tensor& V_init_in, const at::Tensor& order_in,
+    const at::Tensor& term_weights, const at::Tensor& refresh, const at::Tensor& z,
+    const at::Tensor& is_input, const at::Tensor& V_init, const at::Tensor& order,
     int64_t max_iter, double eps, double prox_lam) {
-  TORCH_CHECK(z_in.dim() == 2, "symsatnet: z must be (batch, N), got shape ", z_in.sizes());
-  const int64_t N = z_in.size(1);
+  TORCH_CHECK(z.dim() == 2, "symsatnet: z must be (batch, N), got shape ", z.sizes());
+  const int64_t N = z.size(1);
   // The state checks of the dense op, with an empty stand-in for its weights.
-  check_forward_args(at::empty({N, 0}, z_in.options()), "the state", false, z_in, is_input_in,
-                     V_init_in, order_in, max_iter, eps, prox_lam);
-  check_structure_args(weights, truth_in, aux_rows_in, members, term_offsets, term_nodes,
+  check_forward_args(at::empty({N, 0}, z.options()), "the state", false, z, is_input, V_init,
+                     order, max_iter, eps, prox_lam);
+  check_structure_args(weights, truth_in, aux_rows, members, term_offsets, term_nodes,
                        term_weights, refresh, N, true);
-  TORCH_CHECK(weights.scalar_type() == z_in.scalar_type(),
+  TORCH_CHECK(weights.scalar_type() == z.scalar_type(),
               "symsatnet: the structured weights and z must have one dtype");
-  const auto z = z_in.contiguous();
-  const auto is_input = is_input_in.contiguous();
-  const auto V_init = V_init_in.contiguous();
-  const auto order = order_in.contiguous();
+  const ForwardCall call(z, is_input, V_init, order, z.options());
   const auto truth = truth_in.contiguous();
-  const auto aux_rows = aux_rows_in.contiguous();
-  const int64_t B = z.size(0), n = members.size(0), k = V_init.size(2), kp = padded_rank(k);
-  const Tables t = make_tables(members, term_offsets, term_nodes, term_weights, refresh, N);
-  const auto alpha_diag = term_alpha_and_diag(weights, t, n);
-  const at::Tensor& alpha = alpha_diag.first;
-  const at::Tensor& diag = alpha_diag.second;
-  const auto aux_cols = aux_columns(aux_rows, n);
-  auto V = at::zeros({B, N, kp}, z.options());
-  auto gnorm = at::zeros({B, N}, z.options());
-  auto sweeps = at::zeros({B}, z.options().dtype(at::kInt));
+  const CallTables c = prepare(weights, aux_rows, members, term_offsets, term_nodes, term_weights,
+                               refresh, N);
   AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "symsatnet_structured_forward_cpu", [&] {
     Batch<scalar_t> a{};
-    fill_plan(a.p, t, alpha, diag, truth, aux_rows, aux_cols, order, n, N, kp, max_iter, eps,
-              prox_lam);
-    a.is_input = is_input.data_ptr<bool>();
-    a.z = z.data_ptr<scalar_t>();
-    a.V_init = V_init.data_ptr<scalar_t>();
-    a.k = k;
-    a.V = V.data_ptr<scalar_t>();
-    a.gnorm = gnorm.data_ptr<scalar_t>();
-    a.sweeps = sweeps.data_ptr<int>();
-    run<scalar_t, Kind::forward>(a, B);
+    a.p = make_plan<scalar_t>(c, truth, call.order, call.kp, max_iter, eps, prox_lam);
+    a.k = call.k;
+    call.bind(a);
+    run_batch<RangeKernel<scalar_t, Kind::forward>>(a, call.B);
   });
-  V = V.narrow(2, 0, k).contiguous();
-  auto cosine = -(V * V.narrow(1, 0, 1)).sum(2);
-  auto z_out = at::where(is_input, z, at::arccos(cosine.clamp(-1, 1)) / M_PI);
-  z_out.select(1, 0).fill_(1);
-  return {V, z_out, gnorm, sweeps};
+  return call.finish();
 }
 
 at::Tensor structured_adjoint_cpu(
-    const at::Tensor& weights, const at::Tensor& aux_rows_in, const at::Tensor& members,
+    const at::Tensor& weights, const at::Tensor& aux_rows, const at::Tensor& members,
     const at::Tensor& term_offsets, const at::Tensor& term_nodes, const at::Tensor& term_weights,
-    const at::Tensor& refresh, const at::Tensor& V_in, const at::Tensor& gnorm_in,
-    const at::Tensor& is_input_in, const at::Tensor& W_in, const at::Tensor& order_in,
-    int64_t max_iter, double eps, double prox_lam) {
-  TORCH_CHECK(V_in.dim() == 3, "symsatnet: V must be (batch, N, k), got shape ", V_in.sizes());
-  const int64_t N = V_in.size(1);
-  check_adjoint_args(at::empty({N, 0}, V_in.options()), "the state", false, V_in, gnorm_in,
-                     is_input_in, W_in, order_in, max_iter, eps, prox_lam);
-  check_structure_args(weights, at::Tensor(), aux_rows_in, members, term_offsets, term_nodes,
+    const at::Tensor& refresh, const at::Tensor& V, const at::Tensor& gnorm,
+    const at::Tensor& is_input, const at::Tensor& W, const at::Tensor& order, int64_t max_iter,
+    double eps, double prox_lam) {
+  TORCH_CHECK(V.dim() == 3, "symsatnet: V must be (batch, N, k), got shape ", V.sizes());
+  const int64_t N = V.size(1);
+  check_adjoint_args(at::empty({N, 0}, V.options()), "the state", false, V, gnorm, is_input, W,
+                     order, max_iter, eps, prox_lam);
+  check_structure_args(weights, at::Tensor(), aux_rows, members, term_offsets, term_nodes,
                        term_weights, refresh, N, false);
-  TORCH_CHECK(weights.scalar_type() == V_in.scalar_type(),
+  TORCH_CHECK(weights.scalar_type() == V.scalar_type(),
               "symsatnet: the structured weights and V must have one dtype");
-  const auto gnorm = gnorm_in.contiguous();
-  const auto is_input = is_input_in.contiguous();
-  const auto order = order_in.contiguous();
-  const auto aux_rows = aux_rows_in.contiguous();
-  const int64_t B = V_in.size(0), n = members.size(0), k = V_in.size(2), kp = padded_rank(k);
-  const auto V = pad_rank(V_in, kp);
-  const auto W = pad_rank(W_in, kp);
-  const Tables t = make_tables(members, term_offsets, term_nodes, term_weights, refresh, N);
-  const auto alpha_diag = term_alpha_and_diag(weights, t, n);
-  const at::Tensor& alpha = alpha_diag.first;
-  const at::Tensor& diag = alpha_diag.second;
-  const auto aux_cols = aux_columns(aux_rows, n);
-  auto U = at::zeros({B, N, kp}, V.options());
+  const AdjointCall call(V, gnorm, is_input, W, order, V.options());
+  const CallTables c = prepare(weights, aux_rows, members, term_offsets, term_nodes, term_weights,
+                               refresh, N);
   AT_DISPATCH_FLOATING_TYPES(V.scalar_type(), "symsatnet_structured_adjoint_cpu", [&] {
     Batch<scalar_t> a{};
-    fill_plan(a.p, t, alpha, diag, at::Tensor(), aux_rows, aux_cols, order, n, N, kp, max_iter,
-              eps, prox_lam);
-    a.is_input = is_input.data_ptr<bool>();
-    a.V = const_cast<scalar_t*>(V.data_ptr<scalar_t>());
-    a.gnorm = const_cast<scalar_t*>(gnorm.data_ptr<scalar_t>());
-    a.W = W.data_ptr<scalar_t>();
-    a.U = U.data_ptr<scalar_t>();
-    run<scalar_t, Kind::adjoint>(a, B);
+    a.p = make_plan<scalar_t>(c, at::Tensor(), call.order, call.kp, max_iter, eps, prox_lam);
+    call.bind(a);
+    run_batch<RangeKernel<scalar_t, Kind::adjoint>>(a, call.B);
   });
-  return U.narrow(2, 0, k).contiguous();
+  return call.finish();
 }
 
 std::tuple<at::Tensor, at::Tensor> structured_pairings_cpu(
@@ -662,28 +610,23 @@ std::tuple<at::Tensor, at::Tensor> structured_pairings_cpu(
   check_structure_args(weights, at::Tensor(), no_aux, members, term_offsets, term_nodes,
                        term_weights, refresh, N, false);
   const auto is_input = is_input_in.contiguous();
-  const int64_t n = members.size(0);
   const auto V = pad_rank(V_in, kp);
   const auto U = pad_rank(U_in, kp);
-  const Tables t = make_tables(members, term_offsets, term_nodes, term_weights, refresh, N);
-  const auto alpha_diag = term_alpha_and_diag(weights, t, n);
-  const at::Tensor& alpha = alpha_diag.first;
-  const at::Tensor& diag = alpha_diag.second;
-  const auto aux_cols = at::zeros({n, 0}, V.options());
+  // The aux columns of the field are added in Python: the plan reads no aux rows.
+  const CallTables c = prepare(weights, at::Tensor(), members, term_offsets, term_nodes,
+                               term_weights, refresh, N);
   auto pairings = at::zeros({B, weights.size(0)}, V.options());
-  auto field = at::zeros({B, n, kp}, V.options());
+  auto field = at::zeros({B, c.n, kp}, V.options());
   AT_DISPATCH_FLOATING_TYPES(V.scalar_type(), "symsatnet_structured_pairings_cpu", [&] {
     Batch<scalar_t> a{};
-    fill_plan(a.p, t, alpha, diag, at::Tensor(), no_aux, aux_cols, at::Tensor(), n, N, kp, 1, 0.0,
-              0.0);
-    a.p.aux = 0;  // the aux columns of the field are added in Python
+    a.p = make_plan<scalar_t>(c, at::Tensor(), at::Tensor(), kp, 1, 0.0, 0.0);
     a.is_input = is_input.data_ptr<bool>();
     a.V = const_cast<scalar_t*>(V.data_ptr<scalar_t>());
     a.U = const_cast<scalar_t*>(U.data_ptr<scalar_t>());
     a.pairings = pairings.data_ptr<scalar_t>();
     a.field = field.data_ptr<scalar_t>();
     a.num_weights = weights.size(0);
-    run<scalar_t, Kind::pairings>(a, B);
+    run_batch<RangeKernel<scalar_t, Kind::pairings>>(a, B);
   });
   return {pairings, field.narrow(2, 0, k).contiguous()};
 }

@@ -88,7 +88,7 @@ template <typename T>
 __device__ __forceinline__ T max_of(T a, T b) { return a > b ? a : b; }
 
 // ---------------------------------------------------------------------------
-// Starting vectors (DESIGN.md §2, as init_item on the CPU). One group per row;
+// Starting vectors (docs/design.md, "Forward"; as init_item on the CPU). One group per row;
 // every group recomputes v0 from V_init[b, 0] (k values) instead of waiting for it.
 template <typename T, int KT>
 __global__ void __launch_bounds__(kInitThreads)
@@ -528,7 +528,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_on_cpu(
     double prox_lam) {
   TORCH_WARN_ONCE("symsatnet: rank k > ", kMaxRankGpu,
                   " has no CUDA kernel; the mixing sweeps run on the CPU");
-  auto fn = dense ? &mix_forward_cpu : &smix_forward_cpu;
+  auto fn = &forward_cpu<dense>;
   auto [V, z_out, gnorm, sweeps] = fn(weights.cpu(), z.cpu(), is_input.cpu(), V_init.cpu(),
                                       order.cpu(), max_iter, eps, prox_lam);
   const auto device = weights.device();
@@ -580,11 +580,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
       }
     });
   }
-  // z of an output from the angle to v0; inputs pass through; truth is 1.
-  auto cosine = -(V * V.narrow(1, 0, 1)).sum(2);
-  auto z_out = at::where(is_input, z, at::arccos(cosine.clamp(-1, 1)) / kPi);
-  z_out.select(1, 0).fill_(1);
-  return {V, z_out, gnorm, sweeps};
+  return {V, z_from_vectors(V, z, is_input), gnorm, sweeps};
 }
 
 template <bool dense>
@@ -599,7 +595,7 @@ at::Tensor adjoint_cuda(const at::Tensor& weights_in, const at::Tensor& V_in,
   if (k > kMaxRankGpu) {
     TORCH_WARN_ONCE("symsatnet: rank k > ", kMaxRankGpu,
                     " has no CUDA kernel; the adjoint sweeps run on the CPU");
-    auto fn = dense ? &mix_adjoint_cpu : &smix_adjoint_cpu;
+    auto fn = &adjoint_cpu<dense>;
     return fn(weights_in.cpu(), V_in.cpu(), gnorm_in.cpu(), is_input_in.cpu(), W_in.cpu(),
               order_in.cpu(), max_iter, eps, prox_lam)
         .to(weights_in.device());
@@ -637,39 +633,11 @@ at::Tensor adjoint_cuda(const at::Tensor& weights_in, const at::Tensor& V_in,
 
 }  // namespace
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> mix_forward_cuda(
-    const at::Tensor& C, const at::Tensor& z, const at::Tensor& is_input,
-    const at::Tensor& V_init, const at::Tensor& order, int64_t max_iter, double eps,
-    double prox_lam) {
-  return forward_cuda<true>(C, z, is_input, V_init, order, max_iter, eps, prox_lam);
-}
-
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> smix_forward_cuda(
-    const at::Tensor& S, const at::Tensor& z, const at::Tensor& is_input,
-    const at::Tensor& V_init, const at::Tensor& order, int64_t max_iter, double eps,
-    double prox_lam) {
-  return forward_cuda<false>(S, z, is_input, V_init, order, max_iter, eps, prox_lam);
-}
-
-at::Tensor mix_adjoint_cuda(const at::Tensor& C, const at::Tensor& V, const at::Tensor& gnorm,
-                            const at::Tensor& is_input, const at::Tensor& W,
-                            const at::Tensor& order, int64_t max_iter, double eps,
-                            double prox_lam) {
-  return adjoint_cuda<true>(C, V, gnorm, is_input, W, order, max_iter, eps, prox_lam);
-}
-
-at::Tensor smix_adjoint_cuda(const at::Tensor& S, const at::Tensor& V, const at::Tensor& gnorm,
-                             const at::Tensor& is_input, const at::Tensor& W,
-                             const at::Tensor& order, int64_t max_iter, double eps,
-                             double prox_lam) {
-  return adjoint_cuda<false>(S, V, gnorm, is_input, W, order, max_iter, eps, prox_lam);
-}
-
 }  // namespace symsatnet
 
 TORCH_LIBRARY_IMPL(symsatnet, CUDA, m) {
-  m.impl("mix_forward", &symsatnet::mix_forward_cuda);
-  m.impl("smix_forward", &symsatnet::smix_forward_cuda);
-  m.impl("mix_adjoint", &symsatnet::mix_adjoint_cuda);
-  m.impl("smix_adjoint", &symsatnet::smix_adjoint_cuda);
+  m.impl("mix_forward", &symsatnet::forward_cuda<true>);
+  m.impl("smix_forward", &symsatnet::forward_cuda<false>);
+  m.impl("mix_adjoint", &symsatnet::adjoint_cuda<true>);
+  m.impl("smix_adjoint", &symsatnet::adjoint_cuda<false>);
 }

@@ -1,7 +1,7 @@
 """Matrices and vectors invariant under a permutation group, parametrised by orbit coefficients.
 
 A symmetric n x n matrix C with C[g i, g j] = C[i, j] for every g in G is constant on each
-closed orbital of G (DESIGN.md §3), so it is ``coeffs[orbital_map]`` for K coefficients; a
+closed orbital of G (docs/design.md, "Orbital parametrisation"), so it is ``coeffs[orbital_map]`` for K coefficients; a
 G-invariant vector is ``coeffs[orbits]``. Both are built by one gather -- never from a dense
 stack of K basis matrices -- so autograd gives d loss / d coeffs[b] as the sum of
 d loss / d C over orbital b. The Reynolds projection onto invariant matrices is the
@@ -10,13 +10,15 @@ per-orbital mean.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from torch import nn
 
 from .groups import Group
 
-__all__ = ["Equivariant"]
+__all__ = ["InvariantSpace", "Equivariant"]
 
 
 def _as_float_tensor(value: torch.Tensor | np.ndarray) -> tuple[torch.Tensor, bool]:
@@ -37,6 +39,13 @@ def _back(tensor: torch.Tensor, from_numpy: bool):
     return tensor.detach().cpu().numpy() if from_numpy else tensor
 
 
+def _gather(coeffs: torch.Tensor, labels: torch.Tensor, count: int, what: str) -> torch.Tensor:
+    """``coeffs[..., labels]`` after checking that the last dimension holds ``count`` values."""
+    if coeffs.shape[-1:] != (count,):
+        raise ValueError(f"expected {count} {what} coefficients in the last dimension, got shape {tuple(coeffs.shape)}")
+    return coeffs[..., labels.to(coeffs.device)]
+
+
 def _class_means(values: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
     """Mean of ``values[..., p]`` over the points p of every class, for any leading shape."""
     labels = labels.to(values.device)
@@ -45,7 +54,7 @@ def _class_means(values: torch.Tensor, labels: torch.Tensor, counts: torch.Tenso
     return sums / counts.to(device=values.device, dtype=values.dtype)
 
 
-class Equivariant(nn.Module):
+class InvariantSpace(nn.Module):
     r"""The space of G-invariant symmetric matrices (and G-invariant vectors) on n points.
 
     Args:
@@ -56,8 +65,10 @@ class Equivariant(nn.Module):
     Attributes:
         orbital_map: long buffer (n, n), the closed orbital of every pair, ids 0..K-1.
         orbits: long buffer (n,), the point orbit of every point, ids 0..num_orbits-1.
-        basis_size: K, the number of coefficients of an invariant matrix.
+        num_orbitals: K, the number of coefficients of an invariant matrix.
         num_orbits: the number of coefficients of an invariant vector.
+        orbital_sizes: long buffer (K,), the number of pairs in every closed orbital.
+        orbit_sizes: long buffer (num_orbits,), the number of points in every orbit.
 
     Both maps are derived from the group, so they are not saved in the state dict.
 
@@ -69,13 +80,15 @@ class Equivariant(nn.Module):
 
     Example::
 
-        >>> space = Equivariant(Symmetric(4))
+        >>> space = InvariantSpace(Symmetric(4))
         >>> space.build(torch.tensor([1.0, -0.5]))    # 1 on the diagonal, -0.5 elsewhere
         >>> space.project(torch.randn(4, 4))           # (2,) per-orbital means
     """
 
     orbital_map: torch.Tensor
     orbits: torch.Tensor
+    orbital_sizes: torch.Tensor
+    orbit_sizes: torch.Tensor
 
     def __init__(self, group: Group, degree: int | None = None):
         super().__init__()
@@ -86,31 +99,31 @@ class Equivariant(nn.Module):
         self.group = group
         orbital_map = torch.from_numpy(np.array(group.orbitals(), dtype=np.int64))
         orbits = torch.from_numpy(np.array(group.orbits(), dtype=np.int64))
-        self.basis_size = int(orbital_map.max()) + 1
+        self.num_orbitals = int(orbital_map.max()) + 1
         self.num_orbits = int(orbits.max()) + 1
         self.register_buffer("orbital_map", orbital_map, persistent=False)
         self.register_buffer("orbits", orbits, persistent=False)
-        self.register_buffer("_orbital_sizes", torch.bincount(orbital_map.ravel()), persistent=False)
-        self.register_buffer("_orbit_sizes", torch.bincount(orbits), persistent=False)
+        self.register_buffer("orbital_sizes", torch.bincount(orbital_map.ravel()), persistent=False)
+        self.register_buffer("orbit_sizes", torch.bincount(orbits), persistent=False)
 
     @property
     def degree(self) -> int:
         """n, the number of points."""
         return self.group.degree
 
+    @property
+    def basis_size(self) -> int:
+        """K (kept for compatibility; the same as ``num_orbitals``)."""
+        return self.num_orbitals
+
     def extra_repr(self) -> str:
-        return f"{self.group!r}, degree={self.degree}, basis_size={self.basis_size}"
+        return f"{self.group!r}, degree={self.degree}, num_orbitals={self.num_orbitals}"
 
     # -- matrices -------------------------------------------------------------------
 
     def build(self, coeffs: torch.Tensor) -> torch.Tensor:
         """The invariant matrix ``coeffs[..., orbital_map]``: (*, K) -> (*, n, n)."""
-        if coeffs.shape[-1:] != (self.basis_size,):
-            raise ValueError(
-                f"expected {self.basis_size} orbital coefficients in the last dimension, "
-                f"got shape {tuple(coeffs.shape)}"
-            )
-        return coeffs[..., self.orbital_map.to(coeffs.device)]
+        return _gather(coeffs, self.orbital_map, self.num_orbitals, "orbital")
 
     forward = build
 
@@ -125,7 +138,7 @@ class Equivariant(nn.Module):
         tensor, from_numpy = _as_float_tensor(matrix)
         self._check_matrix(tuple(tensor.shape))
         flat = tensor.reshape(*tensor.shape[:-2], self.degree * self.degree)
-        return _back(_class_means(flat, self.orbital_map.ravel(), self._orbital_sizes), from_numpy)
+        return _back(_class_means(flat, self.orbital_map.ravel(), self.orbital_sizes), from_numpy)
 
     def symmetrize(self, matrix: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         """The projection as a matrix, ``build(project(matrix))``."""
@@ -152,16 +165,23 @@ class Equivariant(nn.Module):
 
     def build_truth(self, coeffs: torch.Tensor) -> torch.Tensor:
         """The invariant vector ``coeffs[..., orbits]``: (*, num_orbits) -> (*, n)."""
-        if coeffs.shape[-1:] != (self.num_orbits,):
-            raise ValueError(
-                f"expected {self.num_orbits} orbit coefficients in the last dimension, "
-                f"got shape {tuple(coeffs.shape)}"
-            )
-        return coeffs[..., self.orbits.to(coeffs.device)]
+        return _gather(coeffs, self.orbits, self.num_orbits, "orbit")
 
     def project_truth(self, vector: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         """Per-orbit means of a vector: (*, n) -> (*, num_orbits). Numpy in, numpy out."""
         tensor, from_numpy = _as_float_tensor(vector)
         if tensor.ndim < 1 or tensor.shape[-1] != self.degree:
             raise ValueError(f"expected vectors of shape (..., {self.degree}), got shape {tuple(tensor.shape)}")
-        return _back(_class_means(tensor, self.orbits, self._orbit_sizes), from_numpy)
+        return _back(_class_means(tensor, self.orbits, self.orbit_sizes), from_numpy)
+
+
+class Equivariant(InvariantSpace):
+    """Deprecated name of :class:`InvariantSpace` (the space is of *invariant* matrices)."""
+
+    def __init__(self, group: Group, degree: int | None = None):
+        warnings.warn(
+            "symsatnet.Equivariant is deprecated; use symsatnet.InvariantSpace (same arguments)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        super().__init__(group, degree)
