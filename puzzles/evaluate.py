@@ -26,7 +26,10 @@ import torch
 
 from puzzles.datafile import DatasetError
 
-from .training.loop import TrainingError, evaluate, layer_from_checkpoint, load_checkpoint, split_indices
+from .training.checkpoint import layer_from_checkpoint, load_checkpoint
+from .training.data import split_indices
+from .training.metrics import evaluate
+from .training.settings import TrainingError
 from .training.tasks import Task
 
 PROGRAM = "puzzles.evaluate"

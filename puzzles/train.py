@@ -21,7 +21,8 @@ from typing import Optional, Sequence
 
 from puzzles.datafile import DatasetError
 
-from .training.loop import Settings, TrainingError, train
+from .training.loop import train
+from .training.settings import Settings, TrainingError
 from .training.models import DEFAULT_LR, KERNELS, MODELS, TRUTH_MODES
 from .training.tasks import TASKS
 
