@@ -24,7 +24,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from puzzles.datafile import DatasetError
+from puzzles.datafile import DatasetError, OutputError, check_output, write_atomically
 
 from .training.checkpoint import layer_from_checkpoint, load_checkpoint
 from .training.data import split_indices
@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROGRAM, description="Evaluate a training checkpoint on a data set.")
     parser.add_argument("checkpoint", help="DIR/checkpoint.pt written by puzzles.train")
     parser.add_argument("data", metavar="FILE.npz", help="Sudoku or cube data set of the checkpoint's task")
-    parser.add_argument("--predictions", metavar="OUT.npy", help="write the predicted boards here")
+    parser.add_argument("--predictions", metavar="OUT.npy", help="write the predicted boards here (a new file)")
+    parser.add_argument("--force", action="store_true", help="replace an existing --predictions file")
     parser.add_argument("--split", choices=("train", "val", "test"),
                         help="only the part of FILE.npz (the run's DIR/data.npz) that the run used as such")
     parser.add_argument("--batch", type=int, default=100, help="evaluation batch size (default 100)")
@@ -124,11 +125,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             torch.set_num_threads(args.threads)
         if args.device == "cuda" and not torch.cuda.is_available():
             raise TrainingError("--device cuda: no CUDA device is available")
+        if args.predictions:  # before the (long) evaluation, so a refusal costs nothing
+            check_output(args.predictions, args.force, "--predictions")
         metrics, boards = evaluate_checkpoint(args.checkpoint, args.data, args.batch, args.seed, args.device,
                                              args.split, args.max_iter)
         if args.predictions:
             _save_npy(Path(args.predictions), boards)
-    except (TrainingError, DatasetError) as error:
+    except (TrainingError, DatasetError, OutputError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 1
     except OSError as error:
@@ -155,15 +158,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    """np.save through a temporary name, so a failed write leaves no partial file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with open(temporary, "wb") as stream:
-            np.save(stream, array)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    """np.save through a temporary name, so a failed write leaves no partial file (and a
+    stream, so numpy writes exactly ``path``, adding no ".npy")."""
+    write_atomically(path, lambda stream: np.save(stream, array))
 
 
 if __name__ == "__main__":

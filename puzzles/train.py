@@ -8,8 +8,11 @@ Examples::
     torchrun --nproc_per_node 2 -m puzzles.train sudoku --model satnet-plain
 
 Writes DIR/log.csv, DIR/log.jsonl (per-epoch metrics and times), DIR/run.log,
-DIR/checkpoint.pt (every epoch, atomically) and, without --data, the generated data set
-DIR/data.npz. Exit status: 0 done, 1 bad input (one-line message), 2 usage error,
+DIR/checkpoint.pt (every epoch, atomically; the one before it kept as DIR/checkpoint.prev.pt,
+which --resume falls back to when the newest is damaged) and, without --data, the generated
+data set DIR/data.npz (a data.npz already there that is not this run's is refused without
+--force). One training at a time holds DIR (an advisory lock on DIR/.lock); a second one
+into the same DIR stops at once. Exit status: 0 done, 1 bad input (one-line message), 2 usage error,
 130 interrupted (resume with --resume).
 """
 

@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import sys
+import uuid
 from typing import Sequence
 
 import numpy as np
@@ -168,12 +169,38 @@ def build_parser() -> argparse.ArgumentParser:
                            "always done for an S-form layer's C = S S^T)")
     find.add_argument("--json", action="store_true", help="print the result as JSON")
     find.add_argument("--orbitals", metavar="OUT.npy", default=None,
-                      help="write the closed orbital map (int64 n x n) of the group found")
+                      help="write the closed orbital map (int64 n x n) of the group found to exactly this "
+                           "path (a new file)")
+    find.add_argument("--force", action="store_true", help="replace an existing --orbitals file")
     find.add_argument("--limit", type=_positive_int, default=8, help="candidates to show (default 8)")
     return parser
 
 
+def _check_output(path: str, force: bool) -> None:
+    """Refuse to replace a file (the input matrix, a checkpoint) unless --force."""
+    if os.path.isdir(path):
+        raise InputError(f"--orbitals {path} is a folder, not a file name")
+    if os.path.exists(path) and not force:
+        raise InputError(f"--orbitals {path} already exists; use --force to replace it, or choose another name")
+
+
+def _save_exactly(path: str, array: np.ndarray) -> None:
+    """np.save to ``path`` itself (numpy adds ".npy" to a name given as a string), through a
+    temporary file so a failed write leaves nothing half-written."""
+    temporary = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        with open(temporary, "xb") as stream:
+            np.save(stream, array)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
 def _discover(args: argparse.Namespace) -> int:
+    if args.orbitals:  # before the search, which can take long
+        _check_output(args.orbitals, args.force)
     matrix, from_clauses = load_matrix(args.input, n=args.n, full=args.full, key=args.key)
     # The diagonal of S Sᵀ holds |s_i|², which the solver never reads: it would only
     # dilute the comparison, so it is ignored for clause matrices.
@@ -185,9 +212,9 @@ def _discover(args: argparse.Namespace) -> int:
         raise InputError(f"{args.input}: {error}") from None
     if args.orbitals:
         try:
-            np.save(args.orbitals, result.orbitals)
+            _save_exactly(args.orbitals, result.orbitals)
         except OSError as error:
-            raise InputError(f"cannot write {args.orbitals}: {error}") from None
+            raise InputError(f"cannot write {args.orbitals}: {error.strerror or error}") from None
     if args.json:
         summary = result.to_dict(limit=args.limit)
         summary["input"] = args.input

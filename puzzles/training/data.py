@@ -49,6 +49,14 @@ def load_data(settings: Settings, task: Task, run_dir: Path, dist: Distributed, 
     else:
         cache = run_dir / "data.npz"
         dataset = _cached_dataset(cache, settings, task) if dist.main else None
+        if dataset is None and dist.main and cache.exists() and not settings.force:
+            # Not the data set this run generates (another count or seed, or the user's own
+            # file): generating would replace it.
+            raise TrainingError(
+                f"{cache} exists and is not this run's generated data (--count {settings.count}, "
+                f"--seed {settings.seed}); train on it with --data {cache}, replace it with --force, "
+                f"or give another --out"
+            )
         if dataset is None and dist.main:
             log(f"generating {settings.count} {task.description} examples (seed {settings.seed})")
             dataset = task.generate(settings.count, seed=settings.seed, progress=settings.progress)

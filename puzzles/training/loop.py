@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -23,9 +22,21 @@ import torch
 from torch import nn
 
 from .auto import discover_and_tie
-from .checkpoint import CHECKPOINT_KIND, CHECKPOINT_VERSION, layer_from_checkpoint, load_checkpoint, restore_rng_states, rng_states, save_atomically
+from puzzles.datafile import write_atomically
+
+from .checkpoint import (
+    CHECKPOINT_KIND,
+    CHECKPOINT_VERSION,
+    layer_from_checkpoint,
+    load_checkpoint_or_previous,
+    previous_checkpoint,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+)
 from .data import Splits, load_data
 from .distributed import Distributed, start_distributed, stop_distributed
+from .folder import FolderLock, remove_orphans
 from .metrics import Tally, batch_tensors, evaluate, example_losses, score
 from .models import build_layer, initial_config, layer_config, layer_size, parameter_count, use_kernel
 from .randomness import TRAIN_STREAM, check_stream_splits, prepare_solver, shard
@@ -64,6 +75,7 @@ class Run:
         self.dist = Distributed()
         self.device = torch.device("cpu")
         self.data_order = np.random.default_rng([self.settings.seed, 3])
+        self.lock = FolderLock(self.dir)
 
     # ------------------------------------------------------------ logging
 
@@ -85,25 +97,30 @@ class Run:
             writer.writerow({key: ("" if row.get(key) is None else row.get(key)) for key in LOG_COLUMNS})
         lines = "".join(json.dumps(row) + "\n" for row in history)
         for name, content in (("log.csv", text.getvalue()), ("log.jsonl", lines)):
-            temporary = self.dir / f".{name}.partial"
-            temporary.write_text(content)
-            os.replace(temporary, self.dir / name)
+            write_atomically(self.dir / name, lambda stream: stream.write(content.encode()))
 
     # ------------------------------------------------------------ setup
 
     def _prepare_directory(self) -> Optional[dict[str, Any]]:
-        """Check the run folder; return the checkpoint to resume from, if any."""
+        """Check the run folder (and lock it on rank 0); return the checkpoint to resume from, if any."""
         checkpoint_path = self.dir / "checkpoint.pt"
+        if self.dir.exists() and not self.dir.is_dir():
+            raise TrainingError(f"--out {self.dir} is a file, not a folder")
+        if self.settings.resume and not (checkpoint_path.exists() or previous_checkpoint(checkpoint_path).exists()):
+            raise TrainingError(
+                f"{checkpoint_path}: no such checkpoint file, nothing to resume "
+                f"(drop --resume to start a new run in {self.dir})"
+            )
+        if self.dist.main:
+            self.lock.acquire()
+            removed = remove_orphans(self.dir)
+            if removed:
+                self.log(f"removed {len(removed)} temporary file(s) left by an interrupted run: {', '.join(removed)}")
         if self.settings.resume:
-            if not checkpoint_path.exists():
-                raise TrainingError(
-                    f"{checkpoint_path}: no such checkpoint file, nothing to resume "
-                    f"(drop --resume to start a new run in {self.dir})"
-                )
-            checkpoint = load_checkpoint(checkpoint_path)
+            checkpoint = load_checkpoint_or_previous(checkpoint_path, self.log)
             self._check_resumable(checkpoint)
             return checkpoint
-        occupied = [name for name in ("checkpoint.pt", "log.csv") if (self.dir / name).exists()]
+        occupied = [name for name in ("checkpoint.pt", "checkpoint.prev.pt", "log.csv") if (self.dir / name).exists()]
         if occupied and not self.settings.force:
             raise TrainingError(
                 f"{self.dir} already holds a run ({occupied[0]}); use --resume to continue it, "
@@ -216,7 +233,7 @@ class Run:
             "history": state.history,
             "discovery": state.discovery,
         }
-        save_atomically(payload, self.dir / "checkpoint.pt")
+        save_checkpoint(payload, self.dir / "checkpoint.pt")
 
     # ------------------------------------------------------------ epochs
 
@@ -274,12 +291,18 @@ class Run:
         try:
             return self._fit(explicit)
         finally:
+            self.lock.release()
             stop_distributed(self.dist)
 
     def _fit(self, explicit: set[str]) -> RunState:
         checkpoint = self._prepare_directory()
         if checkpoint is not None:
             self._apply_checkpoint_settings(checkpoint, set(explicit))
+            done = int(checkpoint["epoch"])
+            if done >= self.settings.epochs:
+                state = "is finished" if done == self.settings.epochs else "has trained more"
+                raise TrainingError(f"{self.dir} {state}: {done} epochs done, --epochs {self.settings.epochs} asked; "
+                                    f"give --epochs above {done} to train it further")
         self._start_device()
         if self.dist.main:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -302,6 +325,8 @@ class Run:
                      + f"; {kernel} kernel")
             if self.dist.main:
                 (self.dir / "settings.json").write_text(json.dumps(settings.to_dict(), indent=2) + "\n")
+        if settings.epochs == 0:
+            self.log(f"--epochs 0: data set ready ({splits.source}); nothing trained, no checkpoint written")
         model = self._wrap(state.layer)
         while state.epoch < settings.epochs:
             started = time.perf_counter()
