@@ -71,6 +71,12 @@ def write_atomically(
         raise
 
 
+def describe_os_error(error: OSError) -> str:
+    """'PATH: reason' for a failed file operation, in one line (no errno numbers, no repr)."""
+    reason = error.strerror or str(error) or type(error).__name__
+    return f"{error.filename}: {reason}" if error.filename else reason
+
+
 def file_kind(path: str | os.PathLike) -> str:
     """What a file looks like from its first bytes, for messages: 'a NumPy .npy array',
     'a zip archive (.npz or torch file)', 'a text file', 'an empty file' or 'a binary file'."""
@@ -91,6 +97,14 @@ def file_kind(path: str | os.PathLike) -> str:
     return "a binary file"
 
 
+def file_in_the_way(folder: str | os.PathLike) -> Path | None:
+    """The file that keeps ``folder`` from being created (itself or an ancestor), or None."""
+    for candidate in (Path(folder), *Path(folder).parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
 def check_output(path: str | os.PathLike, force: bool, option: str = "--out") -> Path:
     """``path`` as a Path if it may be written: a new file, or an existing one with ``force``.
 
@@ -100,6 +114,9 @@ def check_output(path: str | os.PathLike, force: bool, option: str = "--out") ->
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder, not a file name")
+    blocking = file_in_the_way(path.parent)
+    if blocking is not None:
+        raise OutputError(f"{option} {path}: {blocking} is a file, not a folder")
     if path.exists() and not force:
         raise OutputError(f"{option} {path} already exists; use --force to replace it, or choose another name")
     return path
@@ -209,9 +226,15 @@ def run_data_command(arguments: Any, generate: Any, check: Any) -> int:
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except (ValueError, OSError) as error:
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: not enough memory for a data set of this size; generate it in parts", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -24,7 +24,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from puzzles.datafile import DatasetError, OutputError, check_output, write_atomically
+from puzzles.datafile import DatasetError, OutputError, check_output, describe_os_error, write_atomically
 
 from .training.checkpoint import layer_from_checkpoint, load_checkpoint
 from .training.data import split_indices
@@ -119,6 +119,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.batch < 1:
             raise TrainingError(f"--batch must be >= 1, got {args.batch}")
+        if args.seed is not None and not 0 <= args.seed < 2**64:
+            raise TrainingError(f"--seed must lie in 0..2**64-1, got {args.seed}")
         if args.threads is not None:
             if args.threads < 1:
                 raise TrainingError(f"--threads must be >= 1, got {args.threads}")
@@ -135,7 +137,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 1
     except OSError as error:
-        print(f"{PROGRAM}: error: cannot write {args.predictions}: {error.strerror}", file=sys.stderr)
+        print(f"{PROGRAM}: error: {describe_os_error(error)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{PROGRAM}: error: out of memory; try a smaller --batch", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(metrics))

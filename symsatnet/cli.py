@@ -52,8 +52,12 @@ def _load_torch(path: str, key: str | None) -> tuple[np.ndarray, bool]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        detail = " ".join(str(error).split())
-        raise InputError(f"cannot read {path} as a torch file: {detail[:160]}") from None
+        if "weights_only" in str(error) or "Weights only" in str(error):
+            # torch's message advises weights_only=False, which would run any code in the file.
+            reason = "it holds Python objects besides tensors and plain data; they are not loaded, for safety"
+        else:
+            reason = " ".join(str(error).split())[:160]
+        raise InputError(f"cannot read {path} as a torch file: {reason}") from None
     if isinstance(payload, torch.Tensor):
         return payload.detach().to(torch.float64).numpy(), False
     if not isinstance(payload, dict):
@@ -84,6 +88,29 @@ def _load_torch(path: str, key: str | None) -> tuple[np.ndarray, bool]:
         f"{', '.join(_MATRIX_NAMES)} or an S-form 'S'; it has: {', '.join(tensors) or 'no tensors'}")
 
 
+def _load_npy(path: str) -> np.ndarray:
+    """The array of a .npy file; InputError naming what the file is when it is not one."""
+    with open(path, "rb") as stream:
+        head = stream.read(6)
+    if not head.startswith(b"\x93NUMPY"):
+        if head.startswith(b"PK"):
+            kind = "it is a .npz archive or another zip file"
+        elif head.isascii() and all(character.isprintable() or character.isspace() for character in head.decode()):
+            kind = "it is a text file"
+        else:
+            kind = "it does not start with \\x93NUMPY"
+        raise InputError(f"cannot read {path} as a .npy array: {kind}; save the matrix with numpy.save")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as error:
+        if "pickle" in str(error):  # numpy's message advises allow_pickle, which runs code
+            raise InputError(f"cannot read {path} as a .npy array: it holds Python objects, "
+                             f"which are not loaded, for safety") from None
+        raise InputError(f"cannot read {path} as a .npy array: {error}") from None
+    except Exception as error:
+        raise InputError(f"cannot read {path} as a .npy array: {error}") from None
+
+
 def _as_square(array: np.ndarray, what: str) -> np.ndarray:
     if array.ndim != 2 or array.shape[0] != array.shape[1]:
         raise InputError(f"{what} is not a square matrix (shape {tuple(array.shape)})")
@@ -100,10 +127,7 @@ def load_matrix(
     suffix = os.path.splitext(path)[1].lower()
     from_clauses = False
     if suffix == ".npy":
-        try:
-            matrix = np.load(path, allow_pickle=False)
-        except Exception as error:
-            raise InputError(f"cannot read {path} as a .npy array: {error}") from None
+        matrix = _load_npy(path)
         full = bool(full) or n is not None
     elif suffix in _TORCH_SUFFIXES:
         matrix, from_clauses = _load_torch(path, key)

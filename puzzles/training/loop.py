@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .auto import discover_and_tie
-from puzzles.datafile import write_atomically
+from puzzles.datafile import file_in_the_way, write_atomically
 
 from .checkpoint import (
     CHECKPOINT_KIND,
@@ -104,8 +104,9 @@ class Run:
     def _prepare_directory(self) -> Optional[dict[str, Any]]:
         """Check the run folder (and lock it on rank 0); return the checkpoint to resume from, if any."""
         checkpoint_path = self.dir / "checkpoint.pt"
-        if self.dir.exists() and not self.dir.is_dir():
-            raise TrainingError(f"--out {self.dir} is a file, not a folder")
+        blocking = file_in_the_way(self.dir)
+        if blocking is not None:
+            raise TrainingError(f"--out {self.dir}: {blocking} is a file, not a folder")
         if self.settings.resume and not (checkpoint_path.exists() or previous_checkpoint(checkpoint_path).exists()):
             raise TrainingError(
                 f"{checkpoint_path}: no such checkpoint file, nothing to resume "

@@ -8,7 +8,19 @@ import os
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from .models import DEFAULT_AUTO_EPOCHS, DEFAULT_AUX, DEFAULT_LR, DEFAULT_TRUTH, MODEL_KERNELS, MODELS, TRUTH_MODES, initial_config
+import torch
+
+from .models import (
+    DEFAULT_AUTO_EPOCHS,
+    DEFAULT_AUX,
+    DEFAULT_LR,
+    DEFAULT_TRUTH,
+    MODEL_KERNELS,
+    MODELS,
+    TRUTH_MODES,
+    initial_config,
+    training_memory,
+)
 from .tasks import Task
 
 # Settings a resumed run may change; everything else must match the checkpoint.
@@ -86,6 +98,8 @@ class Settings:
                               ("corrupt", 0), ("seed", 0), ("aux", 0), ("auto_epochs", 0), ("auto_candidates", 1)):
             if getattr(settings, name) < minimum:
                 raise TrainingError(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(settings, name)}")
+        if settings.seed >= 2**64:
+            raise TrainingError(f"--seed must be below 2**64 (torch's seeds are 64-bit), got {settings.seed}")
         if settings.threads is not None and settings.threads < 1:
             raise TrainingError(f"--threads must be >= 1, got {settings.threads}")
         if not (settings.lr > 0 and math.isfinite(settings.lr)):
@@ -97,6 +111,7 @@ class Settings:
                 initial_config(settings.model, task, settings.max_iter, group=settings.group)
             except ValueError as error:
                 raise TrainingError(f"--group: {error}") from None
+        _check_memory(settings, task)
         if settings.truth not in TRUTH_MODES:
             raise TrainingError(f"--truth must be one of {', '.join(TRUTH_MODES)}, got {settings.truth!r}")
         kernels = MODEL_KERNELS[settings.model]
@@ -112,3 +127,27 @@ class Settings:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def available_memory(device: str) -> int:
+    """Bytes of memory on the device: the GPU's, or the machine's physical memory."""
+    if device == "cuda" and torch.cuda.is_available():
+        return int(torch.cuda.get_device_properties(0).total_memory)
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX: no check
+        return 2**63
+
+
+def _check_memory(settings: Settings, task: Task) -> None:
+    """Refuse a layer that cannot fit in memory before anything is allocated (an --aux of
+    10**8 would otherwise fail deep inside torch's allocator, or swap the machine to a halt)."""
+    config = initial_config(settings.model, task, settings.max_iter, aux=settings.aux)
+    needed, available = training_memory(config), available_memory(settings.device)
+    if needed > available:
+        size = 1 + task.n + settings.aux
+        raise TrainingError(
+            f"--aux {settings.aux}: a layer of {size} solver variables needs about {needed / 2**30:.3g} GiB "
+            f"to train, more than the {available / 2**30:.3g} GiB of memory of this "
+            f"{'GPU' if settings.device == 'cuda' else 'machine'}"
+        )
