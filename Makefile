@@ -47,7 +47,7 @@ clean:
 # 4 MiB in numbered parts (the repository takes no file over 5 MB), with a manifest of
 # sizes and SHA-256; `make unpark` rebuilds and verifies every parked run that runs/ lacks.
 # Standard library only: works before `make setup`.
-PARK := $(PYTHON) $(dir $(abspath $(firstword $(MAKEFILE_LIST))))puzzles/park.py
+PARK := $(PYTHON) $(dir $(abspath $(firstword $(MAKEFILE_LIST))))tools/park.py
 
 park:
 	@test -n "$(RUNS)" || { echo 'usage: make park RUNS="name ..." (folders under runs/)'; exit 2; }

@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from puzzles.decoding import decode_examples, rules_of_checkpoint, rules_satisfied  # noqa: E402
-from puzzles.training.loop import layer_from_checkpoint, load_checkpoint  # noqa: E402
+from puzzles.training.checkpoint import layer_from_checkpoint, load_checkpoint  # noqa: E402
 from puzzles.training.tasks import Task  # noqa: E402
 from symsatnet.decode import decode  # noqa: E402
 

@@ -14,7 +14,7 @@ import json
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Callable, Mapping
 
 import numpy as np
 
@@ -24,6 +24,102 @@ METADATA_KEY = "metadata"
 
 class DatasetError(ValueError):
     """A data set file is missing, unreadable, corrupt or inconsistent."""
+
+
+class OutputError(ValueError):
+    """An output path that must not be written: an existing file (without --force), a folder."""
+
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_name(path: Path) -> Path:
+    """A temporary name beside ``path``, unique to this process and call.
+
+    Hidden, so it does not clutter listings; with the pid and a random part, so two writers
+    of the same file (two runs in one folder, two ranks) never share a temporary file.
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
+
+
+def write_atomically(
+    path: str | os.PathLike, write: Callable[[BinaryIO], Any], durable: bool = False,
+    keep_previous: str | os.PathLike | None = None,
+) -> None:
+    """Call ``write(stream)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    An interrupted or failed write leaves ``path`` as it was and removes the temporary
+    file; ``durable`` also flushes the data to disk before the rename (checkpoints);
+    ``keep_previous`` names where the file being replaced moves, once the new one is whole.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not tempfile.mkstemp: its 0600 mode would carry over to the written file.
+    temporary = partial_name(path)
+    try:
+        with open(temporary, "xb") as stream:
+            write(stream)
+            if durable:
+                stream.flush()
+                os.fsync(stream.fileno())
+        if keep_previous is not None and path.exists():
+            os.replace(path, keep_previous)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def describe_os_error(error: OSError) -> str:
+    """'PATH: reason' for a failed file operation, in one line (no errno numbers, no repr)."""
+    reason = error.strerror or str(error) or type(error).__name__
+    return f"{error.filename}: {reason}" if error.filename else reason
+
+
+def file_kind(path: str | os.PathLike) -> str:
+    """What a file looks like from its first bytes, for messages: 'a NumPy .npy array',
+    'a zip archive (.npz or torch file)', 'a text file', 'an empty file' or 'a binary file'."""
+    with open(path, "rb") as stream:
+        head = stream.read(512)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"\x93NUMPY"):
+        return "a NumPy .npy array"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive (.npz or torch file)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and all(character.isprintable() or character in "\t\r\n" for character in text):
+        return "a text file"
+    return "a binary file"
+
+
+def file_in_the_way(folder: str | os.PathLike) -> Path | None:
+    """The file that keeps ``folder`` from being created (itself or an ancestor), or None."""
+    for candidate in (Path(folder), *Path(folder).parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
+def check_output(path: str | os.PathLike, force: bool, option: str = "--out") -> Path:
+    """``path`` as a Path if it may be written: a new file, or an existing one with ``force``.
+
+    Raises OutputError naming the problem otherwise (an existing file, a folder), so a
+    command never replaces a user's file (a checkpoint, a data set) unasked.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path} is a folder, not a file name")
+    blocking = file_in_the_way(path.parent)
+    if blocking is not None:
+        raise OutputError(f"{option} {path}: {blocking} is a file, not a folder")
+    if path.exists() and not force:
+        raise OutputError(f"{option} {path} already exists; use --force to replace it, or choose another name")
+    return path
 
 
 def array_checksum(arrays: Mapping[str, np.ndarray]) -> str:
@@ -45,19 +141,8 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata
     full_metadata["format_version"] = FORMAT_VERSION
     full_metadata["sha256"] = array_checksum(arrays)
     encoded = np.array(json.dumps(full_metadata, sort_keys=True))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkstemp: its 0600 mode would carry over to the data set.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        with open(temporary, "xb") as stream:
-            # Passing a stream keeps numpy from appending ".npz" to the chosen name.
-            np.savez_compressed(stream, **{METADATA_KEY: encoded}, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    # Passing a stream keeps numpy from appending ".npz" to the chosen name.
+    write_atomically(path, lambda stream: np.savez_compressed(stream, **{METADATA_KEY: encoded}, **arrays))
     return full_metadata
 
 
@@ -70,6 +155,9 @@ def load_npz(path: str | os.PathLike, kind: str, array_names: tuple[str, ...]) -
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such data set file")
+    kind_found = file_kind(path)
+    if not kind_found.startswith("a zip archive"):
+        raise DatasetError(f"{path}: unreadable as a .npz data set (it is {kind_found})")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [name for name in (METADATA_KEY, *array_names) if name not in archive.files]
@@ -138,9 +226,15 @@ def run_data_command(arguments: Any, generate: Any, check: Any) -> int:
     except DatasetError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except (ValueError, OSError) as error:
+    except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: not enough memory for a data set of this size; generate it in parts", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

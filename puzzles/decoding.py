@@ -16,7 +16,8 @@ import torch
 
 from symsatnet.decode import Constraints, Decoded, decode, extract_constraints
 
-from .training.loop import TrainingError, split_indices
+from .training.data import split_indices
+from .training.settings import TrainingError
 from .training.tasks import Examples, Task
 
 __all__ = ["training_labels", "rules_of_checkpoint", "decode_examples", "rules_satisfied"]

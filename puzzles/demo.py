@@ -18,7 +18,8 @@ from typing import Optional, Sequence
 
 from puzzles.datafile import DatasetError
 
-from .training.loop import Settings, TrainingError, train
+from .training.loop import train
+from .training.settings import Settings, TrainingError
 
 # These are the first 10 epochs of the published-setting run in docs/results.md (same
 # seed, data and settings), measured 2026-12-02 on the 2-core AMD EPYC VM, 2 threads,

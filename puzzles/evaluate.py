@@ -24,9 +24,12 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from puzzles.datafile import DatasetError
+from puzzles.datafile import DatasetError, OutputError, check_output, describe_os_error, write_atomically
 
-from .training.loop import TrainingError, evaluate, layer_from_checkpoint, load_checkpoint, split_indices
+from .training.checkpoint import layer_from_checkpoint, load_checkpoint
+from .training.data import split_indices
+from .training.metrics import evaluate
+from .training.settings import TrainingError
 from .training.tasks import Task
 
 PROGRAM = "puzzles.evaluate"
@@ -142,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROGRAM, description="Evaluate a training checkpoint on a data set.")
     parser.add_argument("checkpoint", help="DIR/checkpoint.pt written by puzzles.train")
     parser.add_argument("data", metavar="FILE.npz", help="Sudoku or cube data set of the checkpoint's task")
-    parser.add_argument("--predictions", metavar="OUT.npy", help="write the predicted boards here")
+    parser.add_argument("--predictions", metavar="OUT.npy", help="write the predicted boards here (a new file)")
+    parser.add_argument("--force", action="store_true", help="replace an existing --predictions file")
     parser.add_argument("--split", choices=("train", "val", "test"),
                         help="only the part of FILE.npz (the run's DIR/data.npz) that the run used as such")
     parser.add_argument("--batch", type=int, default=100, help="evaluation batch size (default 100)")
@@ -169,12 +173,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.batch < 1:
             raise TrainingError(f"--batch must be >= 1, got {args.batch}")
+        if args.seed is not None and not 0 <= args.seed < 2**64:
+            raise TrainingError(f"--seed must lie in 0..2**64-1, got {args.seed}")
         if args.threads is not None:
             if args.threads < 1:
                 raise TrainingError(f"--threads must be >= 1, got {args.threads}")
             torch.set_num_threads(args.threads)
         if args.device == "cuda" and not torch.cuda.is_available():
             raise TrainingError("--device cuda: no CUDA device is available")
+        if args.predictions:  # before the (long) evaluation, so a refusal costs nothing
+            check_output(args.predictions, args.force, "--predictions")
         options = {}
         if args.decode == "exact":
             options = dict(time_limit=args.time_limit, processes=args.processes, progress=args.progress)
@@ -184,11 +192,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                              args.split, args.max_iter, args.decode, options, args.rules_data)
         if args.predictions:
             _save_npy(Path(args.predictions), boards)
-    except (TrainingError, DatasetError) as error:
+    except (TrainingError, DatasetError, OutputError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 1
     except OSError as error:
-        print(f"{PROGRAM}: error: cannot write {args.predictions}: {error.strerror}", file=sys.stderr)
+        print(f"{PROGRAM}: error: {describe_os_error(error)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{PROGRAM}: error: out of memory; try a smaller --batch", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(metrics))
@@ -216,15 +227,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    """np.save through a temporary name, so a failed write leaves no partial file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        with open(temporary, "wb") as stream:
-            np.save(stream, array)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    """np.save through a temporary name, so a failed write leaves no partial file (and a
+    stream, so numpy writes exactly ``path``, adding no ".npy")."""
+    write_atomically(path, lambda stream: np.save(stream, array))
 
 
 if __name__ == "__main__":

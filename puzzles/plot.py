@@ -76,6 +76,12 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, metric: str = "te
     """Draw ``metric`` against epoch for every run into the PNG ``out``; returns its path."""
     curves = [(Path(run_dir), *read_curve(run_dir, metric)) for run_dir in run_dirs]
     pyplot = _pyplot()
+    suffix = Path(out).suffix.lower().lstrip(".")
+    formats = pyplot.figure().canvas.get_supported_filetypes()
+    pyplot.close("all")
+    if suffix not in formats:
+        kind = f".{suffix} files" if suffix else "files without a suffix"
+        raise PlotError(f"--out {out}: cannot draw {kind}; use one of {', '.join(sorted(formats))} (e.g. .png)")
     figure, axes = pyplot.subplots(figsize=(7, 4.5))
     for run_dir, epochs, values, switches in curves:
         line, = axes.plot(epochs, values, marker="o" if len(epochs) < 30 else None, markersize=3,
@@ -116,7 +122,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 1
     except OSError as error:
-        print(f"{PROGRAM}: error: cannot write {args.out}: {error.strerror}", file=sys.stderr)
+        print(f"{PROGRAM}: error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
         return 1
     print(f"wrote {path}")
     return 0

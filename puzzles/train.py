@@ -8,8 +8,11 @@ Examples::
     torchrun --nproc_per_node 2 -m puzzles.train sudoku --model satnet-plain
 
 Writes DIR/log.csv, DIR/log.jsonl (per-epoch metrics and times), DIR/run.log,
-DIR/checkpoint.pt (every epoch, atomically) and, without --data, the generated data set
-DIR/data.npz. Exit status: 0 done, 1 bad input (one-line message), 2 usage error,
+DIR/checkpoint.pt (every epoch, atomically; the one before it kept as DIR/checkpoint.prev.pt,
+which --resume falls back to when the newest is damaged) and, without --data, the generated
+data set DIR/data.npz (a data.npz already there that is not this run's is refused without
+--force). One training at a time holds DIR (an advisory lock on DIR/.lock); a second one
+into the same DIR stops at once. Exit status: 0 done, 1 bad input (one-line message), 2 usage error,
 130 interrupted (resume with --resume).
 """
 
@@ -19,9 +22,10 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from puzzles.datafile import DatasetError
+from puzzles.datafile import DatasetError, describe_os_error
 
-from .training.loop import Settings, TrainingError, train
+from .training.loop import train
+from .training.settings import Settings, TrainingError
 from .training.models import DEFAULT_LR, KERNELS, MODELS, TRUTH_MODES
 from .training.tasks import TASKS
 
@@ -80,13 +84,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options that mean something only for some tasks or models: given elsewhere they would be
+# ignored silently (``cube --box 7``), so they are refused.
+SUDOKU_ONLY = ("box",)
+AUTO_ONLY = ("auto_epochs", "auto_candidates", "discover_method", "discover_max_err")
+
+
+def irrelevant_option(arguments: dict) -> Optional[str]:
+    """Why an explicitly given option does not apply to the task or model, or None."""
+    for name in SUDOKU_ONLY:
+        if name in arguments and arguments["task"] != "sudoku":
+            return f"--{name.replace('_', '-')} applies to the sudoku task, not {arguments['task']}"
+    for name in AUTO_ONLY:
+        if name in arguments and arguments["model"] != "symsatnet-auto":
+            return f"--{name.replace('_', '-')} applies to --model symsatnet-auto, not {arguments['model']}"
+    return None
+
+
+OUT_OF_MEMORY = "out of memory; try a smaller --batch, --eval-batch or --aux"
+
+
+def _is_out_of_memory(error: RuntimeError) -> bool:
+    import torch
+
+    return isinstance(error, torch.OutOfMemoryError) or "can't allocate memory" in str(error)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     arguments = vars(build_parser().parse_args(argv))
+    problem = irrelevant_option(arguments)
+    if problem:
+        print(f"{PROGRAM}: error: {problem}", file=sys.stderr)
+        return 2
     settings = Settings(**arguments)
     try:
         train(settings, explicit=set(arguments))
     except (TrainingError, DatasetError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a read-only or full disk, a path that is a file...
+        print(f"{PROGRAM}: error: {describe_os_error(error)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"{PROGRAM}: error: {OUT_OF_MEMORY}", file=sys.stderr)
+        return 1
+    except RuntimeError as error:  # torch's allocators raise RuntimeError, not MemoryError
+        if not _is_out_of_memory(error):
+            raise
+        print(f"{PROGRAM}: error: {OUT_OF_MEMORY}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         out = settings.out or "the run folder"

@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import sys
+import uuid
 from typing import Sequence
 
 import numpy as np
@@ -51,8 +52,12 @@ def _load_torch(path: str, key: str | None) -> tuple[np.ndarray, bool]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        detail = " ".join(str(error).split())
-        raise InputError(f"cannot read {path} as a torch file: {detail[:160]}") from None
+        if "weights_only" in str(error) or "Weights only" in str(error):
+            # torch's message advises weights_only=False, which would run any code in the file.
+            reason = "it holds Python objects besides tensors and plain data; they are not loaded, for safety"
+        else:
+            reason = " ".join(str(error).split())[:160]
+        raise InputError(f"cannot read {path} as a torch file: {reason}") from None
     if isinstance(payload, torch.Tensor):
         return payload.detach().to(torch.float64).numpy(), False
     if not isinstance(payload, dict):
@@ -83,6 +88,29 @@ def _load_torch(path: str, key: str | None) -> tuple[np.ndarray, bool]:
         f"{', '.join(_MATRIX_NAMES)} or an S-form 'S'; it has: {', '.join(tensors) or 'no tensors'}")
 
 
+def _load_npy(path: str) -> np.ndarray:
+    """The array of a .npy file; InputError naming what the file is when it is not one."""
+    with open(path, "rb") as stream:
+        head = stream.read(6)
+    if not head.startswith(b"\x93NUMPY"):
+        if head.startswith(b"PK"):
+            kind = "it is a .npz archive or another zip file"
+        elif head.isascii() and all(character.isprintable() or character.isspace() for character in head.decode()):
+            kind = "it is a text file"
+        else:
+            kind = "it does not start with \\x93NUMPY"
+        raise InputError(f"cannot read {path} as a .npy array: {kind}; save the matrix with numpy.save")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as error:
+        if "pickle" in str(error):  # numpy's message advises allow_pickle, which runs code
+            raise InputError(f"cannot read {path} as a .npy array: it holds Python objects, "
+                             f"which are not loaded, for safety") from None
+        raise InputError(f"cannot read {path} as a .npy array: {error}") from None
+    except Exception as error:
+        raise InputError(f"cannot read {path} as a .npy array: {error}") from None
+
+
 def _as_square(array: np.ndarray, what: str) -> np.ndarray:
     if array.ndim != 2 or array.shape[0] != array.shape[1]:
         raise InputError(f"{what} is not a square matrix (shape {tuple(array.shape)})")
@@ -99,10 +127,7 @@ def load_matrix(
     suffix = os.path.splitext(path)[1].lower()
     from_clauses = False
     if suffix == ".npy":
-        try:
-            matrix = np.load(path, allow_pickle=False)
-        except Exception as error:
-            raise InputError(f"cannot read {path} as a .npy array: {error}") from None
+        matrix = _load_npy(path)
         full = bool(full) or n is not None
     elif suffix in _TORCH_SUFFIXES:
         matrix, from_clauses = _load_torch(path, key)
@@ -169,12 +194,38 @@ def build_parser() -> argparse.ArgumentParser:
                            "always done for an S-form layer's C = S S^T)")
     find.add_argument("--json", action="store_true", help="print the result as JSON")
     find.add_argument("--orbitals", metavar="OUT.npy", default=None,
-                      help="write the closed orbital map (int64 n x n) of the group found")
+                      help="write the closed orbital map (int64 n x n) of the group found to exactly this "
+                           "path (a new file)")
+    find.add_argument("--force", action="store_true", help="replace an existing --orbitals file")
     find.add_argument("--limit", type=_positive_int, default=8, help="candidates to show (default 8)")
     return parser
 
 
+def _check_output(path: str, force: bool) -> None:
+    """Refuse to replace a file (the input matrix, a checkpoint) unless --force."""
+    if os.path.isdir(path):
+        raise InputError(f"--orbitals {path} is a folder, not a file name")
+    if os.path.exists(path) and not force:
+        raise InputError(f"--orbitals {path} already exists; use --force to replace it, or choose another name")
+
+
+def _save_exactly(path: str, array: np.ndarray) -> None:
+    """np.save to ``path`` itself (numpy adds ".npy" to a name given as a string), through a
+    temporary file so a failed write leaves nothing half-written."""
+    temporary = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
+    try:
+        with open(temporary, "xb") as stream:
+            np.save(stream, array)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
 def _discover(args: argparse.Namespace) -> int:
+    if args.orbitals:  # before the search, which can take long
+        _check_output(args.orbitals, args.force)
     matrix, from_clauses = load_matrix(args.input, n=args.n, full=args.full, key=args.key)
     # The diagonal of S Sᵀ holds |s_i|², which the solver never reads: it would only
     # dilute the comparison, so it is ignored for clause matrices.
@@ -186,9 +237,9 @@ def _discover(args: argparse.Namespace) -> int:
         raise InputError(f"{args.input}: {error}") from None
     if args.orbitals:
         try:
-            np.save(args.orbitals, result.orbitals)
+            _save_exactly(args.orbitals, result.orbitals)
         except OSError as error:
-            raise InputError(f"cannot write {args.orbitals}: {error}") from None
+            raise InputError(f"cannot write {args.orbitals}: {error.strerror or error}") from None
     if args.json:
         summary = result.to_dict(limit=args.limit)
         summary["input"] = args.input

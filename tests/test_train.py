@@ -51,7 +51,7 @@ def test_aux_option_adds_auxiliary_variables(tmp_path, capsys, monkeypatch, mode
     extra = ["--auto-epochs", "1"] if model == "symsatnet-auto" else []
     _symmetric_discovery(monkeypatch)
     assert run(tmp_path / "r", "--aux", "5", *extra, model=model, epochs=2) == 0
-    from puzzles.training.loop import layer_from_checkpoint, load_checkpoint
+    from puzzles.training.checkpoint import layer_from_checkpoint, load_checkpoint
 
     checkpoint = load_checkpoint(tmp_path / "r" / "checkpoint.pt")
     layer = layer_from_checkpoint(checkpoint)
@@ -242,7 +242,7 @@ def test_kernel_option(tmp_path, capsys):
     dense, fast = rows(tmp_path / "dense"), rows(tmp_path / "fast")
     for one, other in zip(dense, fast):
         assert one["train_loss"] == pytest.approx(other["train_loss"], rel=1e-4)
-    from puzzles.training.loop import layer_from_checkpoint, load_checkpoint
+    from puzzles.training.checkpoint import layer_from_checkpoint, load_checkpoint
 
     # The checkpoint records the kernel the run used; rebuilding the layer does not switch
     # to it (the kernel is an execution choice, not part of the model).
@@ -295,7 +295,7 @@ def test_group_option_ties_under_the_given_group(tmp_path, capsys):
     # The 4x4 Sudoku group without the row/column hierarchy: digits and cells permuted freely.
     expression = "Product(Symmetric(16), Symmetric(4))"
     assert run(tmp_path / "r", "--group", expression, epochs=2) == 0
-    from puzzles.training.loop import layer_from_checkpoint, load_checkpoint
+    from puzzles.training.checkpoint import layer_from_checkpoint, load_checkpoint
     from symsatnet.groups import parse_group
 
     layer = layer_from_checkpoint(load_checkpoint(tmp_path / "r" / "checkpoint.pt"))

@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
-from ..datafile import run_data_command
-from .dataset import DEFAULT_HIDDEN, DEFAULT_SCRAMBLE_MOVES, generate_dataset, load_dataset, save_dataset
+from ..datafile import check_output, run_data_command
+from .dataset import DEFAULT_HIDDEN, DEFAULT_SCRAMBLE_MOVES, check_generation_options, generate_dataset, load_dataset, save_dataset
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--moves", default=" ".join(DEFAULT_SCRAMBLE_MOVES), help="scramble moves to draw from (space-separated)"
     )
-    generate.add_argument("--out", required=True, help="output .npz file")
+    generate.add_argument("--out", required=True, help="output .npz file (a new file)")
+    generate.add_argument("--force", action="store_true", help="replace an existing --out file")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
 
     check = commands.add_parser("check", help="verify a data set file")
@@ -32,12 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_generate(arguments: argparse.Namespace) -> int:
+    moves = tuple(arguments.moves.replace(",", " ").split())
+    check_generation_options(arguments.count, arguments.scramble_length, moves)
+    check_output(arguments.out, arguments.force)  # after the options, before the generation
     started = time.perf_counter()
     dataset = generate_dataset(
         arguments.count,
         seed=arguments.seed,
         scramble_length=arguments.scramble_length,
-        moves=tuple(arguments.moves.replace(",", " ").split()),
+        moves=moves,
         progress=not arguments.quiet,
     )
     metadata = save_dataset(arguments.out, dataset)

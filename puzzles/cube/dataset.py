@@ -1,4 +1,4 @@
-"""Rubik's-cube completion data (DESIGN.md §6): scrambled cubes with a few facelets hidden.
+"""Rubik's-cube completion data (docs/design.md, "Experiments and tests"): scrambled cubes with a few facelets hidden.
 
 Each example scrambles the solved cube by 60 random moves and hides 3 corner facelets,
 1 edge facelet and 1 centre facelet, distinct; edge and centre facelets uniformly at
@@ -122,17 +122,10 @@ def example_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
 
 
-def generate_dataset(
-    count: int,
-    seed: int | None = None,
-    scramble_length: int = 60,
-    moves: tuple[str, ...] = DEFAULT_SCRAMBLE_MOVES,
-    hidden: dict[str, int] | None = None,
-    progress: bool = False,
-) -> CubeDataset:
-    """count completion examples; with seed None a fresh seed is drawn and recorded."""
-    from tqdm import tqdm
-
+def check_generation_options(
+    count: int, scramble_length: int, moves: tuple[str, ...], hidden: dict[str, int] | None = None
+) -> dict[str, int]:
+    """ValueError naming the first bad option of :func:`generate_dataset`; the hidden counts to use."""
     hidden = dict(DEFAULT_HIDDEN if hidden is None else hidden)
     if count < 1:
         raise ValueError(f"count must be positive, got {count}")
@@ -144,6 +137,21 @@ def generate_dataset(
     for kind, number in hidden.items():
         if kind not in FACELETS_OF_KIND or not 0 <= number <= len(FACELETS_OF_KIND[kind]):
             raise ValueError(f"cannot hide {number} {kind} facelets")
+    return hidden
+
+
+def generate_dataset(
+    count: int,
+    seed: int | None = None,
+    scramble_length: int = 60,
+    moves: tuple[str, ...] = DEFAULT_SCRAMBLE_MOVES,
+    hidden: dict[str, int] | None = None,
+    progress: bool = False,
+) -> CubeDataset:
+    """count completion examples; with seed None a fresh seed is drawn and recorded."""
+    from tqdm import tqdm
+
+    hidden = check_generation_options(count, scramble_length, moves, hidden)
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
     if seed < 0:

@@ -1,6 +1,6 @@
 """One-hot encoding of cube colourings for SATNet layers.
 
-Variable (facelet f, colour c) is bit f*6 + c (DESIGN.md §4), n = 54*6 = 324. A hidden
+Variable (facelet f, colour c) is bit f*6 + c (docs/design.md, "Index conventions"), n = 54*6 = 324. A hidden
 facelet (-1) encodes as all zeros. Any leading batch shape is allowed.
 """
 

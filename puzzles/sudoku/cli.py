@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from ..datafile import run_data_command
+from ..datafile import check_output, run_data_command
 from .dataset import check_dataset, load_dataset, save_dataset
 from .generate import METHODS, generate_dataset, givens_distribution
 
@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, help="random seed (default: fresh, recorded in the file)")
     generate.add_argument("--workers", type=int, default=1, help="worker processes (the data do not depend on it)")
     generate.add_argument("--max-attempts", type=int, default=10, help="fresh grids to try for an unreachable target")
-    generate.add_argument("--out", required=True, help="output .npz file")
+    generate.add_argument("--out", required=True, help="output .npz file (a new file)")
+    generate.add_argument("--force", action="store_true", help="replace an existing --out file")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
 
     check = commands.add_parser("check", help="verify a data set file, including uniqueness")
@@ -56,6 +57,7 @@ def run_generate(arguments: argparse.Namespace) -> int:
     if method == "deducible" and arguments.hard:
         raise ValueError("--hard needs --method unique (hidden-single removal cannot reach ~25 givens)")
     distribution = givens_distribution(arguments.box, *asked, hard=arguments.hard) if targeted else None
+    check_output(arguments.out, arguments.force)  # after the options, before the (long) generation
     started = time.perf_counter()
     dataset = generate_dataset(
         arguments.count,

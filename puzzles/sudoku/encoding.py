@@ -1,7 +1,7 @@
 """One-hot encoding of Sudoku boards for SATNet layers.
 
 Variable (row r, column c, digit d) with d = value - 1 is bit (r*side + c)*side + d
-(DESIGN.md §4), so a side x side board becomes side**3 bits. A blank cell encodes as
+(docs/design.md, "Index conventions"), so a side x side board becomes side**3 bits. A blank cell encodes as
 all zeros. Every function accepts a single board or any leading batch shape.
 """
 

@@ -110,6 +110,8 @@ def givens_distribution(
     """
     if box not in DEFAULT_GIVENS:
         raise ValueError(f"box size must be one of {sorted(DEFAULT_GIVENS)}, got {box}")
+    if mean is not None and not math.isfinite(mean):
+        raise ValueError(f"the givens mean must be a finite number, got {mean}")
     default_mean, default_minimum, default_maximum = (HARD_GIVENS if hard else DEFAULT_GIVENS)[box]
     cells = box**4
     half_width = (default_maximum - default_minimum) / 2
@@ -197,6 +199,8 @@ def generate_dataset(
         raise ValueError(f"count must be positive, got {count}")
     if workers < 1:
         raise ValueError(f"workers must be positive, got {workers}")
+    if max_attempts < 1:
+        raise ValueError(f"max attempts must be at least 1 (the first grid is an attempt), got {max_attempts}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if method == "unique":

@@ -73,7 +73,8 @@ def solve_puzzles(checkpoint_path: str | os.PathLike, puzzles: np.ndarray, metho
                   rules_data: str | None = None, **options) -> tuple[np.ndarray, list[str], str]:
     """(boards, decoder status per board, a note on the model used)."""
     from ..decoding import rules_of_checkpoint
-    from ..training.loop import TrainingError, layer_from_checkpoint, load_checkpoint
+    from ..training.checkpoint import layer_from_checkpoint, load_checkpoint
+    from ..training.settings import TrainingError
     from ..training.tasks import Task
     from symsatnet.decode import decode
 
@@ -113,7 +114,7 @@ def solve_puzzles(checkpoint_path: str | os.PathLike, puzzles: np.ndarray, metho
 
 
 def run_solve(arguments) -> int:
-    from ..training.loop import TrainingError
+    from ..training.settings import TrainingError
     from symsatnet.decode import DecodeError
 
     try:

@@ -20,7 +20,7 @@ from symsatnet.groups import parse_group
 from .tasks import Task
 
 MODELS = ("satnet-plain", "satnet-300aux", "symsatnet", "symsatnet-auto")
-# Published learning rates (DESIGN.md §6).
+# Published learning rates (docs/design.md, "Experiments and tests").
 DEFAULT_LR = {"satnet-plain": 2e-3, "satnet-300aux": 2e-3, "symsatnet": 4e-2, "symsatnet-auto": 2e-3}
 # Published numbers of auxiliary variables; --aux changes them (an extension: auxiliary
 # variables let the relaxation express rules on more than two variables at a time).
@@ -73,6 +73,15 @@ def initial_config(
     if chosen.degree != task.n:
         raise ValueError(f"the group acts on {chosen.degree} points, the task has {task.n} variables")
     return {"layer": "SymSATNet", "n": task.n, "aux": aux, "group": repr(chosen), "truth": truth, **settings}
+
+
+def training_memory(config: dict[str, Any]) -> int:
+    """Bytes a layer of ``config`` takes in training, roughly: float32 parameters, their
+    gradients and two Adam moments (the parameter block is N x m for SATNet's clauses, at
+    most N x N otherwise), plus one N x N matrix C that the dense kernels form."""
+    size = 1 + int(config["n"]) + int(config.get("aux", 0))
+    block = size * max(size, int(config.get("m", 0)))
+    return 4 * (4 * block + size * size)
 
 
 def build_layer(config: dict[str, Any]) -> nn.Module:
@@ -133,4 +142,4 @@ def parameter_count(layer: nn.Module) -> int:
     return sum(parameter.numel() for parameter in layer.parameters())
 
 
-__all__ = ["DEFAULT_AUTO_EPOCHS", "DEFAULT_AUX", "DEFAULT_LR", "DEFAULT_TRUTH", "KERNELS", "MODEL_KERNELS", "TRUTH_MODES", "MODELS", "build_layer", "initial_config", "layer_config", "layer_size", "parameter_count", "use_kernel"]
+__all__ = ["DEFAULT_AUTO_EPOCHS", "DEFAULT_AUX", "DEFAULT_LR", "DEFAULT_TRUTH", "KERNELS", "MODEL_KERNELS", "TRUTH_MODES", "MODELS", "build_layer", "initial_config", "training_memory", "layer_config", "layer_size", "parameter_count", "use_kernel"]

@@ -2,7 +2,7 @@
 
 Both encode a board as ``cells`` cells holding one of ``values`` values, one bit per
 (cell, value) at index cell * values + value: Sudoku (r*s + c)*s + d and the cube f*6 + c
-(DESIGN.md §4), so encoding, decoding, metrics and label corruption are written once.
+(docs/design.md, "Index conventions"), so encoding, decoding, metrics and label corruption are written once.
 Cell values are 0-based here (Sudoku digit d = value - 1; the cube's colours as stored).
 """
 
@@ -153,7 +153,7 @@ def corrupt_labels(
 ) -> np.ndarray:
     """Change ``count`` non-given cells of every label to a different random value.
 
-    The robustness experiment of DESIGN.md §6: only cells the model must predict are
+    The robustness experiment of docs/design.md, "Experiments and tests": only cells the model must predict are
     changed (given cells never enter the loss). Deterministic in ``seed``, so the
     corruption is fixed per example for the whole run (and across resumes and ranks).
     """

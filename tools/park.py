@@ -11,8 +11,8 @@ the parked bytes or not at all.
 
 Only the standard library is used, so ``make park`` works before any virtual environment::
 
-    python puzzles/park.py park 9x9-satnet-300aux 9x9-satnet-plain
-    python puzzles/park.py unpark
+    python tools/park.py park 9x9-satnet-300aux 9x9-satnet-plain
+    python tools/park.py unpark
 """
 
 from __future__ import annotations
