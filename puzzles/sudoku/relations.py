@@ -101,13 +101,7 @@ def resize_constraints(constraints: Constraints, from_box: int, to_box: int) -> 
     if constraints.n != from_box**6:
         raise ValueError(f"the constraints are for {constraints.n} variables, not a box-{from_box} board")
     source = kind_map(from_box)
-    amo = np.zeros_like(source, dtype=bool)
-    if len(constraints.at_most_one):
-        i, j = constraints.at_most_one[:, 0], constraints.at_most_one[:, 1]
-        amo[i, j] = amo[j, i] = True
-    for group in constraints.exactly_one:
-        amo[np.ix_(group, group)] = True
-    np.fill_diagonal(amo, False)
+    amo = constraints.adjacency()
     off_diagonal = ~np.eye(len(source), dtype=bool)
     kinds = [kind for kind in range(len(KINDS))
              if (source == kind).any() and amo[(source == kind) & off_diagonal].all()]
