@@ -20,7 +20,7 @@ from .training.data import split_indices
 from .training.settings import TrainingError
 from .training.tasks import Examples, Task
 
-__all__ = ["training_labels", "rules_of_checkpoint", "decode_examples", "rules_satisfied"]
+__all__ = ["answer_values", "training_labels", "rules_of_checkpoint", "decode_examples", "rules_satisfied"]
 
 
 def _label_bits(task: Task, solutions: np.ndarray) -> np.ndarray:
@@ -64,20 +64,25 @@ def rules_of_checkpoint(layer: torch.nn.Module, checkpoint: dict[str, Any], chec
     return extract_constraints(layer, labels, strength=strength)
 
 
+def answer_values(x: np.ndarray, task: Task) -> np.ndarray:
+    """(count, cells) 0-based values of 0/1 answers (count, n); -1 where a cell has not
+    exactly one true bit (an answer that breaks the rules), so it never counts as right by
+    the accident of argmax."""
+    bits = np.asarray(x).reshape(len(x), task.cells, task.values)
+    values = bits.argmax(axis=-1)
+    values[bits.sum(axis=-1) != 1] = -1
+    return values
+
+
 def decode_examples(layer: torch.nn.Module, examples: Examples, task: Task, method: str,
                     constraints: Constraints, **options: Any) -> tuple[np.ndarray, Decoded]:
     """(count, cells) 0-based predicted values and the decoder's report."""
+    if method == "relaxation":
+        raise ValueError("use puzzles.evaluate without --decode for the relaxation")
     z = torch.from_numpy(examples.inputs)
     given = torch.from_numpy(examples.given)
     result = decode(layer, z, given, method, constraints=constraints, **options)
-    bits = result.x.reshape(len(result.x), task.cells, task.values).astype(np.float64)
-    if method == "relaxation":
-        raise ValueError("use puzzles.evaluate without --decode for the relaxation")
-    values = bits.argmax(axis=-1)
-    # A cell without exactly one true bit (an answer that breaks the rules) gets no value,
-    # so it can never count as right by the accident of argmax.
-    values[bits.sum(axis=-1) != 1] = -1
-    return values, result
+    return answer_values(result.x, task), result
 
 
 def rules_satisfied(task: Task, puzzles: np.ndarray, boards: np.ndarray) -> np.ndarray:

@@ -215,7 +215,9 @@ class Decoded:
             relaxation's rounding is returned), 'solved' / 'exhausted' (decimate: search
             finished / node budget spent) or 'relaxation'.
         energy: (B,) the layer's energy of each answer (auxiliaries set by the relaxation).
-        seconds: (B,) decode time per item (relaxation included).
+        seconds: (B,) 'exact': solve time per item plus its share of the relaxation;
+            'decimate': time from the start of the search until the item finished (items
+            are searched together); 'relaxation': the batch time divided by B.
         nodes: (B,) decisions made ('decimate'), else 0.
     """
 
@@ -321,7 +323,7 @@ def _check_inputs(layer, z, is_input):
     return z, is_input
 
 
-def _relax(layer, z: torch.Tensor, is_input: torch.Tensor, batch: int, generator_seed: int = 0):
+def _relax(layer, z: torch.Tensor, is_input: torch.Tensor, batch: int):
     """The layer's relaxed outputs (B, n) and the auxiliaries' rounded values (B, aux)."""
     parameter = next(layer.parameters())
     dtype, device = parameter.dtype, parameter.device

@@ -72,7 +72,7 @@ def read_puzzles(sources: Sequence[str]) -> np.ndarray:
 def solve_puzzles(checkpoint_path: str | os.PathLike, puzzles: np.ndarray, method: str = "exact",
                   rules_data: str | None = None, **options) -> tuple[np.ndarray, list[str], str]:
     """(boards, decoder status per board, a note on the model used)."""
-    from ..decoding import rules_of_checkpoint
+    from ..decoding import answer_values, rules_of_checkpoint
     from ..training.checkpoint import layer_from_checkpoint, load_checkpoint
     from ..training.settings import TrainingError
     from ..training.tasks import Task
@@ -106,11 +106,9 @@ def solve_puzzles(checkpoint_path: str | os.PathLike, puzzles: np.ndarray, metho
     z = torch.from_numpy(board_to_bits(puzzles))
     given = torch.from_numpy(is_input_mask(puzzles))
     result = decode(layer, z, given, method, constraints=constraints, **options)
-    side = box * box
-    bits = result.x.reshape(len(puzzles), side, side, side)
-    boards = (bits.argmax(axis=-1) + 1).astype(np.int8)
-    boards[bits.sum(axis=-1) != 1] = 0  # no single digit: left blank, and the check says so
-    return boards, result.status, note
+    board_task = Task("sudoku", box)
+    # A cell without a single digit comes out blank (value -1 + 1), and the check says so.
+    return board_task.boards(answer_values(result.x, board_task)), result.status, note
 
 
 def run_solve(arguments) -> int:
