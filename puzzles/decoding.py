@@ -20,7 +20,7 @@ from .training.data import split_indices
 from .training.settings import TrainingError
 from .training.tasks import Examples, Task
 
-__all__ = ["answer_values", "training_labels", "rules_of_checkpoint", "decode_examples", "rules_satisfied"]
+__all__ = ["answer_values", "training_labels", "rules_of_checkpoint", "decode_examples", "rule_labels", "rules_satisfied"]
 
 
 def _label_bits(task: Task, solutions: np.ndarray) -> np.ndarray:
@@ -57,11 +57,15 @@ def rules_of_checkpoint(layer: torch.nn.Module, checkpoint: dict[str, Any], chec
                         task: Task, rules_data: Optional[str | os.PathLike] = None,
                         strength: float = 0.1) -> Constraints:
     """The layer's logical rules, checked on the run's training labels (or on ``rules_data``)."""
+    return extract_constraints(layer, rule_labels(checkpoint, checkpoint_path, task, rules_data), strength=strength)
+
+
+def rule_labels(checkpoint: dict[str, Any], checkpoint_path: str | os.PathLike, task: Task,
+                rules_data: Optional[str | os.PathLike] = None) -> np.ndarray:
+    """(L, n) one-hot labels that check a model's rules: ``rules_data``'s, or the run's training part."""
     if rules_data is not None:
-        labels = _label_bits(task, task.load(rules_data).solutions)
-    else:
-        labels = training_labels(checkpoint, checkpoint_path, task)
-    return extract_constraints(layer, labels, strength=strength)
+        return _label_bits(task, task.load(rules_data).solutions)
+    return training_labels(checkpoint, checkpoint_path, task)
 
 
 def answer_values(x: np.ndarray, task: Task) -> np.ndarray:

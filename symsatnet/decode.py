@@ -66,6 +66,9 @@ class Constraints:
         strength: the relative pair weight above which a penalty became a candidate.
         labels: how many training labels checked the rules (0: none).
         refuted: candidate pairs dropped because some label has both true.
+        conditional: rules ``(i, group)``: if variable i is true, exactly one of ``group`` is
+            (read off rewards rather than penalties, e.g. by
+            ``puzzles.sudoku.relations.reward_rules``). Empty by default.
     """
 
     n: int
@@ -74,6 +77,15 @@ class Constraints:
     strength: float
     labels: int
     refuted: int
+    conditional: tuple[tuple[int, np.ndarray], ...] = ()
+
+    def conditional_incidence(self) -> tuple[np.ndarray, np.ndarray]:
+        """(antecedents (Q,), membership (Q, n) bool) of the conditional rules."""
+        antecedents = np.array([i for i, _ in self.conditional], dtype=np.int64)
+        matrix = np.zeros((len(self.conditional), self.n), dtype=bool)
+        for row, (_, group) in enumerate(self.conditional):
+            matrix[row, group] = True
+        return antecedents, matrix
 
     def adjacency(self) -> np.ndarray:
         """(n, n) bool, True where two variables may not both be true (groups included)."""
@@ -121,14 +133,19 @@ class Constraints:
         if self.exactly_one:
             counts = x.astype(np.int64) @ self.incidence().T.astype(np.int64)
             broken += (counts != 1).sum(axis=-1)
+        if self.conditional:
+            antecedents, members = self.conditional_incidence()
+            counts = x.astype(np.int64) @ members.T.astype(np.int64)
+            broken += (x[..., antecedents] & (counts != 1)).sum(axis=-1)
         return broken
 
     def describe(self) -> str:
         sizes = sorted({len(group) for group in self.exactly_one})
         checked = f"checked on {self.labels} labels, {self.refuted} candidate pairs refuted" if self.labels else \
             "not checked on labels"
+        conditional = f", {len(self.conditional)} conditional exactly-one rules" if self.conditional else ""
         return (f"{len(self.at_most_one)} at-most-one pairs, {len(self.exactly_one)} exactly-one groups "
-                f"(sizes {sizes}); {checked}")
+                f"(sizes {sizes}){conditional}; {checked}")
 
 
 def extract_constraints(
@@ -430,6 +447,19 @@ def _solve_item(job):
             model.add(variables[a] == 0)
         elif a >= 0 and b >= 0:
             model.add_bool_or([variables[a].Not(), variables[b].Not()])
+    for i, group in constraints.conditional:
+        ones = int(fixed_true[group].sum())
+        members = [variables[position[j]] for j in group.tolist() if position[j] >= 0]
+        if position[i] < 0:  # a given antecedent: the rule holds or not, whatever the solver does
+            if fixed_true[i]:
+                if ones > 1 or (ones == 0 and not members):
+                    contradiction = True
+                elif members:
+                    model.add(sum(members) == 1 - ones)
+        elif ones > 1 or (ones == 0 and not members):
+            model.add(variables[position[i]] == 0)
+        elif members:
+            model.add(sum(members) == 1 - ones).only_enforce_if(variables[position[i]])
     if contradiction:
         return hint.astype(np.int8), False, "infeasible", time.perf_counter() - started
     # The energy's linear terms with the given entries folded in: a_i + sum_{given true j} b_ij.
@@ -490,6 +520,34 @@ class _Propagator:
     def __init__(self, constraints: Constraints):
         self.adjacency = constraints.adjacency().astype(np.float32)
         self.incidence = constraints.incidence().astype(np.float32)
+        self.antecedents, members = constraints.conditional_incidence()
+        self.members = members.astype(np.float32)
+
+    def _conditional(self, state: np.ndarray) -> Optional[bool]:
+        """One round on the conditional rules: False on a contradiction, True if it changed
+        something, None if not."""
+        if not len(self.antecedents):
+            return None
+        ones = self.members @ (state == 1).astype(np.float32)
+        unknown = self.members @ (state == -1).astype(np.float32)
+        impossible = (ones > 1) | ((ones == 0) & (unknown == 0))
+        antecedent = state[self.antecedents]
+        if (impossible & (antecedent == 1)).any():
+            return False
+        changed = False
+        ruled_out = self.antecedents[impossible & (antecedent == -1)]
+        if len(ruled_out):
+            state[ruled_out] = 0
+            changed = True
+        forced = (antecedent == 1) & (ones == 0) & (unknown == 1)
+        if forced.any():
+            state[(self.members[forced].sum(axis=0) > 0) & (state == -1)] = 1
+            changed = True
+        blocked = (antecedent == 1) & (ones == 1) & (unknown > 0)
+        if blocked.any():
+            state[(self.members[blocked].sum(axis=0) > 0) & (state == -1)] = 0
+            changed = True
+        return True if changed else None
 
     def __call__(self, state: np.ndarray) -> bool:
         """Propagate in place; False on a contradiction."""
@@ -499,6 +557,11 @@ class _Propagator:
                 return False
             blocked = (self.adjacency @ ones > 0) & (state == -1)
             state[blocked] = 0
+            conditional = self._conditional(state)
+            if conditional is False:
+                return False
+            if conditional:
+                continue
             if not len(self.incidence):
                 return True
             group_ones = self.incidence @ (state == 1).astype(np.float32)

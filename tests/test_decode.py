@@ -220,6 +220,52 @@ def test_decoding_a_planted_problem_reaches_the_brute_force_optimum(method):
         assert result.proved.all() and set(result.status) == {"optimal"}
 
 
+CONDITIONAL = ((0, np.array([3])), (1, np.array([7, 8])), (4, np.array([6])))
+
+
+@pytest.mark.parametrize("method", ["exact", "decimate"])
+def test_conditional_rules_are_kept_and_the_optimum_under_them_is_found(method):
+    """'if x_i then exactly one of the group': the planted energy alone would break them."""
+    rng = np.random.default_rng(3)
+    layer = planted_layer()
+    with torch.no_grad():  # favour 0, 1 and 4 in the problem's optimum, and 5 over 3 and 6
+        bias = torch.from_numpy(rng.normal(scale=0.02, size=9)).float()
+        bias[[0, 1, 4]] += 0.6
+        bias[[3, 6]] -= 0.3
+        layer.weight[0, 1:] += bias / 4
+        layer.weight[1:, 0] = layer.weight[0, 1:]
+    plain = extract_constraints(layer, one_hot_labels(3, 3, 50))
+    constraints = Constraints(plain.n, plain.at_most_one, plain.exactly_one, plain.strength, plain.labels,
+                              plain.refuted, CONDITIONAL)
+    rules = extract(layer)
+    given = torch.zeros(3, 9, dtype=torch.bool)
+    given[1, 0] = given[2, 1] = True
+    z = torch.zeros(3, 9)
+    z[1, 0] = z[2, 1] = 1
+    unconstrained = decode(layer, z, given, method, constraints=plain)
+    assert (constraints.violations(unconstrained.x) > 0).any()  # so the rules have work to do
+    result = decode(layer, z, given, method, constraints=constraints)
+    assert (constraints.violations(result.x) == 0).all() and result.consistent.all()
+    if method == "exact":
+        for b in range(3):
+            problem = rules.clamp(z[b].numpy(), given[b].numpy())
+
+            def allowed(y, problem=problem):
+                return constraints.violations(problem.full(y)[:9]) == 0
+
+            assert result.energy[b] == pytest.approx(brute_force_minimum(problem, allowed), abs=1e-5)
+        assert result.proved.all()
+
+
+def test_conditional_violations_count_only_true_antecedents():
+    constraints = Constraints(9, np.zeros((0, 2), dtype=np.int64), (), 0.1, 0, 0, CONDITIONAL)
+    x = np.zeros((3, 9))
+    x[1, [0, 1, 7, 8]] = 1  # 0 without 3; 1 with two of 7, 8
+    x[2, [0, 3, 4, 6]] = 1
+    assert constraints.violations(x).tolist() == [0, 2, 0]
+    assert "3 conditional" in constraints.describe()
+
+
 def test_contradicting_givens_are_flagged_not_crashed():
     layer = planted_layer()
     constraints = extract_constraints(layer, one_hot_labels(3, 3, 50))

@@ -14,7 +14,10 @@ from puzzles import evaluate as evaluate_cli
 from puzzles import train as train_cli
 from puzzles.sudoku import cli as sudoku_cli
 from puzzles.sudoku.dataset import load_dataset
-from puzzles.sudoku.relations import KINDS, describe_pair, kind_map, resize_constraints, resize_layer
+from puzzles.sudoku.encoding import board_to_bits
+from puzzles.sudoku.generate import generate_dataset
+from puzzles.sudoku.relations import (KINDS, RewardRule, carry_reward_rules, conditional_rules, describe_pair, kind_map,
+                                      resize_constraints, resize_layer, reward_rules)
 from puzzles.sudoku.rules import rule_violations
 from puzzles.sudoku.solve import format_board, parse_puzzle
 from symsatnet.decode import Constraints
@@ -71,6 +74,18 @@ def test_solve_cli_prints_checked_boards(run_4x4, capsys, tmp_path):
     assert out[-1] == "# 3 of 3 boards satisfy the Sudoku rules and keep their givens"
 
 
+def test_rules_learned_on_4x4_boards_solve_9x9_puzzles(run_4x4, capsys):
+    checkpoint, _ = run_4x4
+    puzzles9 = generate_dataset(3, box=3, seed=4, method="unique").puzzles
+    capsys.readouterr()
+    assert sudoku_cli.main(["solve", str(checkpoint)] + [format_board(p) for p in puzzles9]) == 0
+    out = capsys.readouterr().out.splitlines()
+    boards = [line.split()[0] for line in out if not line.startswith("#")]
+    for board, puzzle in zip(boards, puzzles9):
+        assert rule_violations(parse_puzzle(board), puzzle) == []
+    assert out[-1] == "# 3 of 3 boards satisfy the Sudoku rules and keep their givens"
+
+
 @pytest.mark.parametrize("argument, message", [
     ("12.4", "4 characters"),
     ("1234123412341X34", "character 'X'"),
@@ -84,15 +99,16 @@ def test_solve_cli_refuses_malformed_puzzles(run_4x4, capsys, argument, message)
     assert message in error and error.count("\n") == 0
 
 
-def sudoku_constraints(box: int) -> Constraints:
-    """The real Sudoku rules as Constraints, built from the board's geometry."""
+def sudoku_constraints(box: int, boxes: bool = True) -> Constraints:
+    """The real Sudoku rules as Constraints, built from the board's geometry (without the box
+    rule: a Latin square's)."""
     side = box * box
     index = np.arange(side**3).reshape(side, side, side)  # row, column, digit
     groups = [index[r, c] for r in range(side) for c in range(side)]
     groups += [index[r, :, d] for r in range(side) for d in range(side)]
     groups += [index[:, c, d] for c in range(side) for d in range(side)]
     groups += [index[b * box:(b + 1) * box, s * box:(s + 1) * box, d].ravel()
-               for b in range(box) for s in range(box) for d in range(side)]
+               for b in range(box) for s in range(box) for d in range(side)] if boxes else []
     pairs = set()
     for group in groups:
         pairs.update((int(i), int(j)) for i in group for j in group if i < j)
@@ -132,3 +148,57 @@ def test_pair_descriptions():
     assert describe(0, 9) == "same row, another column of the same stack, same digit"
     assert describe(0, 9 * 9 * 3) == "another band, same column, same digit"
     assert len(set(KINDS)) == 18
+
+
+def kind_of(text: str) -> int:
+    return KINDS.index(text)
+
+
+#: Two kinds a 4x4 model can reward to state the box rule, and one whose reading holds on
+#: 4x4 boards only ("the other band" is one band there, two on 9x9 boards).
+BOX_BY_ROWS = "another row of the same band, another stack, same digit"
+BOX_BY_BANDS = "another band, another column of the same stack, same digit"
+TOO_STRONG = "another band, another stack, same digit"
+
+
+def rewarding_layer() -> symsatnet.SymSATNet:
+    """A 4x4 SymSATNet that penalises the Latin-square rules and rewards three kinds."""
+    weights = np.zeros(len(KINDS))
+    for kind in ("same row, same column, another digit", "same row, another column of the same stack, same digit",
+                 "same row, another stack, same digit", "another row of the same band, same column, same digit",
+                 "another band, same column, same digit"):
+        weights[kind_of(kind)] = 6.0
+    weights[kind_of(BOX_BY_ROWS)], weights[kind_of(BOX_BY_BANDS)], weights[kind_of(TOO_STRONG)] = -4.0, -3.5, -3.0
+    full = np.zeros((65, 65))
+    full[1:, 1:] = weights[kind_map(2)] / 8
+    np.fill_diagonal(full, 0)
+    return symsatnet.SymSATNet.from_matrix(torch.from_numpy(full), symsatnet.sudoku_group(2)).double()
+
+
+def test_rules_read_off_rewards_carry_to_9x9_only_where_they_stay_true():
+    solutions4 = board_to_bits(generate_dataset(40, box=2, seed=1).solutions).reshape(40, -1)
+    found = reward_rules(rewarding_layer(), solutions4)
+    assert {(KINDS[rule.kind], rule.key) for rule in found} == {
+        (BOX_BY_ROWS, "row"), (BOX_BY_ROWS, "stack"), (BOX_BY_BANDS, "band"), (BOX_BY_BANDS, "column"),
+        (TOO_STRONG, "band"), (TOO_STRONG, "stack")}
+    latin9 = resize_constraints(sudoku_constraints(2, boxes=False), 2, 3)
+    carried, kept = carry_reward_rules(latin9, found, 3)
+    assert {KINDS[rule.kind] for rule in kept} == {BOX_BY_ROWS, BOX_BY_BANDS}
+    # What is kept is true of real 9x9 Sudokus, and with the Latin-square rules it is the box rule:
+    solutions9 = board_to_bits(generate_dataset(5, box=3, seed=2).solutions).reshape(5, -1)
+    assert (carried.violations(solutions9) == 0).all()
+    cyclic = (np.arange(9)[:, None] + np.arange(9)[None, :]) % 9 + 1  # a Latin square, boxes broken
+    assert latin9.violations(board_to_bits(cyclic).reshape(1, -1))[0] == 0
+    assert carried.violations(board_to_bits(cyclic).reshape(1, -1))[0] > 0
+    # The dropped readings are false on 9x9 boards.
+    too_strong = [rule for rule in found if KINDS[rule.kind] == TOO_STRONG]
+    probe = Constraints(729, np.zeros((0, 2), dtype=np.int64), (), 0.1, 0, 0, conditional_rules(too_strong, 3))
+    assert (probe.violations(solutions9) > 0).all()
+
+
+def test_reward_rules_refuse_bad_input():
+    with pytest.raises(ValueError, match="0/1 labels"):
+        reward_rules(rewarding_layer(), np.zeros((3, 81)))
+    with pytest.raises(ValueError, match="strength"):
+        reward_rules(rewarding_layer(), np.zeros((3, 64)), strength=0)
+    assert "exactly one per row" in str(RewardRule(kind_of(BOX_BY_ROWS), "row", -4.0))

@@ -72,11 +72,11 @@ def read_puzzles(sources: Sequence[str]) -> np.ndarray:
 def solve_puzzles(checkpoint_path: str | os.PathLike, puzzles: np.ndarray, method: str = "exact",
                   rules_data: str | None = None, **options) -> tuple[np.ndarray, list[str], str]:
     """(boards, decoder status per board, a note on the model used)."""
-    from ..decoding import answer_values, rules_of_checkpoint
+    from ..decoding import answer_values, rule_labels
     from ..training.checkpoint import layer_from_checkpoint, load_checkpoint
     from ..training.settings import TrainingError
     from ..training.tasks import Task
-    from symsatnet.decode import decode
+    from symsatnet.decode import decode, extract_constraints
 
     checkpoint = load_checkpoint(checkpoint_path)
     task_info = checkpoint.get("task") or {}
@@ -93,16 +93,21 @@ def solve_puzzles(checkpoint_path: str | os.PathLike, puzzles: np.ndarray, metho
             raise TrainingError(f"the model was trained on {trained_box**2}x{trained_box**2} boards; "
                                 f"--decode relaxation cannot resize it, use exact or decimate")
     else:
-        constraints = rules_of_checkpoint(layer, checkpoint, checkpoint_path, Task("sudoku", trained_box), rules_data)
+        labels = rule_labels(checkpoint, checkpoint_path, Task("sudoku", trained_box), rules_data)
+        constraints = extract_constraints(layer, labels)
     if box != trained_box:
-        from .relations import resize_constraints, resize_layer
+        from .relations import carry_reward_rules, resize_constraints, resize_layer, reward_rules
 
+        layer_small = layer
         try:
             layer = resize_layer(layer, box)
         except ValueError as error:
             raise TrainingError(str(error)) from None
         constraints = resize_constraints(constraints, trained_box, box)
-        note += f", its rules carried over to {box**2}x{box**2} kind by kind"
+        found = reward_rules(layer_small, labels)
+        constraints, kept = carry_reward_rules(constraints, found, box)
+        note += (f", its rules carried over to {box**2}x{box**2} kind by kind "
+                 f"({len(kept)} of {len(found)} rules read off rewards kept)")
     z = torch.from_numpy(board_to_bits(puzzles))
     given = torch.from_numpy(is_input_mask(puzzles))
     result = decode(layer, z, given, method, constraints=constraints, **options)
