@@ -114,12 +114,7 @@ def _load_data(task: Task, data_path: str | os.PathLike):
         from .sudoku.formats import detect_format, import_dataset
 
         if detect_format(data_path) != "npz":
-            dataset = import_dataset(data_path)
-            if dataset.box != task.box:
-                side = task.box**2
-                raise DatasetError(f"{data_path}: holds {dataset.side}x{dataset.side} Sudoku, "
-                                   f"the model was trained on {side}x{side}")
-            return dataset
+            return import_dataset(data_path, box=task.box)
     return task.load(data_path)
 
 

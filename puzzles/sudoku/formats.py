@@ -27,11 +27,11 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ..datafile import DatasetError, check_output, file_kind, write_atomically
+from ..datafile import DatasetError, check_output, describe_indices, file_kind, write_atomically
 from .dataset import SudokuDataset, consistency_problems
 from .rules import box_of_side, respects_givens, valid_boards
 
@@ -57,40 +57,47 @@ class PuzzleFormatError(DatasetError):
 @dataclass
 class PuzzleFile:
     """Boards read from a file: puzzles, solutions (an all-zero board where the file has
-    none) and where each came from ('line 7', 'example 3') for messages."""
+    none) and where each came from, for messages: its line (text, CSV) or example (SATNet)."""
 
     puzzles: np.ndarray
     solutions: np.ndarray
-    locations: list[str]
-    format: str
+    source: Path
+    numbers: np.ndarray
+    unit: str = "line"
+    format: str = "text"
+
+    def where(self, indices: Sequence[int]) -> str:
+        """'FILE, line 7' or 'FILE, lines 3, 8, 9 (and 4 more)' for messages."""
+        plural = "s" if len(indices) > 1 else ""
+        return f"{self.source}, {self.unit}{plural} {describe_indices(self.numbers[np.asarray(indices)])}"
 
 
 # ---------------------------------------------------------------- boards as text
 
 
-def parse_boards(texts: Sequence[str], where: Sequence[str]) -> np.ndarray:
-    """Board strings of one size -> (count, side, side) int8; ``where[i]`` names text i in errors."""
+def parse_boards(texts: Sequence[str], where: Callable[[int], str]) -> np.ndarray:
+    """Board strings of one size -> (count, side, side) int8; ``where(i)`` names text i in errors."""
     if not texts:
         return np.zeros((0, 9, 9), dtype=np.int8)
     lengths = np.fromiter((len(text) for text in texts), dtype=np.int64, count=len(texts))
     for index, length in enumerate(lengths):
         if length not in (side * side for side in SIDES):
-            raise PuzzleFormatError(f"{where[index]}: {length} characters; a 4x4, 9x9 or 16x16 board has 16, 81 or 256")
+            raise PuzzleFormatError(f"{where(index)}: {length} characters; a 4x4, 9x9 or 16x16 board has 16, 81 or 256")
         if length != lengths[0]:
             side, first = int(round(length**0.5)), int(round(lengths[0] ** 0.5))
-            raise PuzzleFormatError(f"{where[index]}: a {side}x{side} board among {first}x{first} ones")
+            raise PuzzleFormatError(f"{where(index)}: a {side}x{side} board among {first}x{first} ones")
     side = int(round(lengths[0] ** 0.5))
     try:
         codes = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8).reshape(len(texts), side * side)
     except UnicodeEncodeError:
         index = next(i for i, text in enumerate(texts) if not text.isascii())
         position = next(p for p, symbol in enumerate(texts[index]) if not symbol.isascii())
-        raise PuzzleFormatError(_bad_character(where[index], texts[index][position], position, side)) from None
+        raise PuzzleFormatError(_bad_character(where(index), texts[index][position], position, side)) from None
     values = _VALUES[codes]
     bad = (values < 0) | (values > side)
     if bad.any():
         index, position = np.argwhere(bad)[0]
-        raise PuzzleFormatError(_bad_character(where[index], texts[index][position], position, side))
+        raise PuzzleFormatError(_bad_character(where(index), texts[index][position], position, side))
     return values.astype(np.int8).reshape(len(texts), side, side)
 
 
@@ -101,7 +108,7 @@ def _bad_character(where: str, symbol: str, position: int, side: int) -> str:
 
 def parse_puzzle(text: str, where: str = "puzzle") -> np.ndarray:
     """One line ('0' or '.' blank) -> (side, side) int8 board."""
-    return parse_boards([text.strip()], [where])[0]
+    return parse_boards([text.strip()], lambda _: where)[0]
 
 
 def format_board(board: np.ndarray, blank: str = ".") -> str:
@@ -171,13 +178,14 @@ def read_puzzle_file(path: str | os.PathLike, format: Optional[str] = None) -> P
     rows = _text_rows(path, text) if format == "text" else _csv_rows(path, text)
     if not rows:
         raise PuzzleFormatError(f"{path}: no puzzles in the file")
-    locations = [f"{path}, line {number}" for number, _, _ in rows]
-    puzzles = parse_boards([puzzle for _, puzzle, _ in rows], locations)
+    numbers = np.array([number for number, _, _ in rows])
+    puzzles = parse_boards([puzzle for _, puzzle, _ in rows], lambda index: f"{path}, line {numbers[index]}")
     solutions = np.zeros_like(puzzles)
     solved = [index for index, (_, _, solution) in enumerate(rows) if solution]
     if solved:
-        solutions[solved] = parse_boards([rows[index][2] for index in solved], [locations[index] for index in solved])
-    return PuzzleFile(puzzles, solutions, locations, format)
+        solutions[solved] = parse_boards([rows[index][2] for index in solved],
+                                         lambda index: f"{path}, line {numbers[solved[index]]}")
+    return PuzzleFile(puzzles, solutions, path, numbers, "line", format)
 
 
 def _text_rows(path: Path, text: str) -> list[tuple[int, str, str]]:
@@ -270,16 +278,10 @@ def _read_satnet(path: Path) -> PuzzleFile:
                                     f"{features_path} has {len(puzzles)} of side {puzzles.shape[-1]}")
     else:
         solutions = np.zeros_like(puzzles)
-    locations = [f"{features_path}, example {index + 1}" for index in range(len(puzzles))]
-    return PuzzleFile(puzzles, solutions, locations, "satnet")
+    return PuzzleFile(puzzles, solutions, features_path, np.arange(1, len(puzzles) + 1), "example", "satnet")
 
 
 # ---------------------------------------------------------------- importing
-
-
-def _listed(locations: list[str], indices: np.ndarray, limit: int = 3) -> str:
-    shown = "; ".join(locations[index] for index in indices[:limit])
-    return shown + (f" (and {len(indices) - limit} more)" if len(indices) > limit else "")
 
 
 def check_given_solutions(read: PuzzleFile) -> None:
@@ -287,10 +289,10 @@ def check_given_solutions(read: PuzzleFile) -> None:
     has_solution = read.solutions.any(axis=(1, 2))
     broken = np.flatnonzero(has_solution & ~valid_boards(read.solutions))
     if len(broken):
-        raise PuzzleFormatError(f"{_listed(read.locations, broken)}: the solution breaks the Sudoku rules")
+        raise PuzzleFormatError(f"{read.where(broken)}: the solution breaks the Sudoku rules")
     disagreeing = np.flatnonzero(has_solution & ~respects_givens(read.solutions, read.puzzles))
     if len(disagreeing):
-        raise PuzzleFormatError(f"{_listed(read.locations, disagreeing)}: the solution changes a given digit")
+        raise PuzzleFormatError(f"{read.where(disagreeing)}: the solution changes a given digit")
 
 
 def solve_missing(read: PuzzleFile, progress: bool = False) -> int:
@@ -310,15 +312,19 @@ def solve_missing(read: PuzzleFile, progress: bool = False) -> int:
     for count, problem in ((0, "has no solution"), (2, "has more than one solution")):
         failed = missing[counts == count]
         if len(failed):
-            raise PuzzleFormatError(f"{_listed(read.locations, failed)}: the puzzle {problem} "
-                                    f"({len(failed)} such puzzle(s) in all)")
+            raise PuzzleFormatError(f"{read.where(failed)}: the puzzle {problem}")
     return len(missing)
 
 
-def import_dataset(path: str | os.PathLike, format: Optional[str] = None, progress: bool = False) -> SudokuDataset:
+def import_dataset(path: str | os.PathLike, format: Optional[str] = None, progress: bool = False,
+                   box: Optional[int] = None) -> SudokuDataset:
     """A data set from a text, CSV or SATNet file: given solutions are checked, missing ones
-    solved (unique solutions only). Raises PuzzleFormatError naming the line of a problem."""
+    solved (unique solutions only). Raises PuzzleFormatError naming the line of a problem, or,
+    with ``box``, saying that the boards have another size (before any solving)."""
     read = read_puzzle_file(path, format)
+    side = read.puzzles.shape[-1]
+    if box is not None and side != box * box:
+        raise PuzzleFormatError(f"{path}: holds {side}x{side} Sudoku, not {box * box}x{box * box}")
     check_given_solutions(read)
     solved = solve_missing(read, progress)
     problems = consistency_problems(read.puzzles, read.solutions)
