@@ -97,6 +97,9 @@ def test_detection(tmp_path, data_file):
         (tmp_path / name).write_text(content)
     assert {name: detect_format(tmp_path / name) for name in files} == {
         "plain.txt": "text", "commas": "text", "kaggle": "csv", "k.csv": "csv"}
+    (tmp_path / "windows.txt").write_bytes(b"\xef\xbb\xbf" + f"{board}\r\n{board}\r\n".encode())
+    assert detect_format(tmp_path / "windows.txt") == "text"
+    assert len(read_puzzle_file(tmp_path / "windows.txt").puzzles) == 2  # byte-order mark and CRLF
     export_dataset(load_dataset(data_file), tmp_path / "satnet", "satnet")
     assert detect_format(tmp_path / "satnet") == "satnet"
     assert detect_format(tmp_path / "satnet" / "features.pt") == "satnet"

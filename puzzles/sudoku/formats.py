@@ -127,6 +127,8 @@ def detect_format(path: str | os.PathLike) -> str:
     if not path.is_file():
         raise PuzzleFormatError(f"{path}: no such file or folder")
     kind = file_kind(path)
+    if kind == "a binary file" and _head(path, 3) == "\ufeff".encode():
+        kind = "a text file"  # a byte-order mark (Windows editors write one) is not printable
     if kind.startswith("a zip archive"):
         return "satnet" if path.suffix == ".pt" or _is_torch_archive(path) else "npz"
     if kind == "a binary file" and path.suffix == ".pt":
@@ -140,6 +142,11 @@ def detect_format(path: str | os.PathLike) -> str:
     return "csv" if len(header) > 1 and any(name in PUZZLE_COLUMNS for name in header) else "text"
 
 
+def _head(path: Path, size: int) -> bytes:
+    with open(path, "rb") as stream:
+        return stream.read(size)
+
+
 def _is_torch_archive(path: Path) -> bool:
     import zipfile
 
@@ -151,7 +158,7 @@ def _is_torch_archive(path: Path) -> bool:
 
 
 def _first_line(path: Path) -> str:
-    with open(path, encoding="utf-8", errors="replace") as stream:
+    with open(path, encoding="utf-8-sig", errors="replace") as stream:
         for line in stream:
             if line.strip() and not line.lstrip().startswith("#"):
                 return line.strip()
@@ -170,7 +177,7 @@ def read_puzzle_file(path: str | os.PathLike, format: Optional[str] = None) -> P
     if format == "satnet":
         return _read_satnet(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not a board character
     except UnicodeDecodeError as error:
         raise PuzzleFormatError(f"{path}: not a UTF-8 text file ({error.reason} at byte {error.start})") from None
     except IsADirectoryError:
