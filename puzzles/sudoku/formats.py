@@ -80,12 +80,14 @@ def parse_boards(texts: Sequence[str], where: Callable[[int], str]) -> np.ndarra
     if not texts:
         return np.zeros((0, 9, 9), dtype=np.int8)
     lengths = np.fromiter((len(text) for text in texts), dtype=np.int64, count=len(texts))
-    for index, length in enumerate(lengths):
-        if length not in (side * side for side in SIDES):
+    wrong_size = ~np.isin(lengths, [side * side for side in SIDES])
+    problems = np.flatnonzero(wrong_size | (lengths != lengths[0]))
+    if len(problems):  # the first one in the file
+        index, length = problems[0], lengths[problems[0]]
+        if wrong_size[index]:
             raise PuzzleFormatError(f"{where(index)}: {length} characters; a 4x4, 9x9 or 16x16 board has 16, 81 or 256")
-        if length != lengths[0]:
-            side, first = int(round(length**0.5)), int(round(lengths[0] ** 0.5))
-            raise PuzzleFormatError(f"{where(index)}: a {side}x{side} board among {first}x{first} ones")
+        side, first = int(round(length**0.5)), int(round(lengths[0] ** 0.5))
+        raise PuzzleFormatError(f"{where(index)}: a {side}x{side} board among {first}x{first} ones")
     side = int(round(lengths[0] ** 0.5))
     try:
         codes = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8).reshape(len(texts), side * side)
