@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 MAX_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 export MAX_JOBS
 
-.PHONY: setup build test demo bench clean park unpark
+.PHONY: setup build test demo bench clean park unpark dist-check
 
 $(VENV)/.deps-stamp: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ demo: build
 
 bench: build
 	$(PY) benchmarks/bench_mixing.py
+
+# Build the sdist and the wheel, install each into a fresh venv with only torch (the sdist
+# also gets its build requirements: it compiles), run a SATNet and a SymSATNet forward and
+# backward there, and check the sdist carries every csrc header (tools/dist_check.sh).
+# Not part of `make test`: two compilations, several minutes.
+dist-check:
+	PYTHON=$(PYTHON) TORCH_VERSION=$(TORCH_VERSION) sh tools/dist_check.sh
 
 clean:
 	rm -rf build *.egg-info symsatnet/*.so puzzles/**/*.so

@@ -67,7 +67,7 @@ def evaluate_checkpoint(
     layer.eval()
     if max_iter is not None:
         layer.max_iter = max_iter
-    dataset = task.load(data_path)
+    dataset = _load_data(task, data_path)
     puzzles, solutions = dataset.puzzles, dataset.solutions
     if split is not None:
         saved = checkpoint["settings"]
@@ -107,6 +107,17 @@ def evaluate_checkpoint(
     return metrics, boards
 
 
+def _load_data(task: Task, data_path: str | os.PathLike):
+    """The task's data set; a Sudoku text, CSV or SATNet file is imported on the fly
+    (``puzzles.sudoku.formats``: missing solutions solved, each checked to be unique)."""
+    if task.name == "sudoku" and os.path.exists(data_path):
+        from .sudoku.formats import detect_format, import_dataset
+
+        if detect_format(data_path) != "npz":
+            return import_dataset(data_path, box=task.box)
+    return task.load(data_path)
+
+
 def _decoded_metrics(layer, checkpoint, checkpoint_path, task, puzzles, examples, split, method, options,
                      rules_data, batch) -> tuple[dict[str, Any], np.ndarray]:
     from .decoding import decode_examples, rules_of_checkpoint, rules_satisfied
@@ -144,7 +155,8 @@ def _decoded_metrics(layer, checkpoint, checkpoint_path, task, puzzles, examples
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROGRAM, description="Evaluate a training checkpoint on a data set.")
     parser.add_argument("checkpoint", help="DIR/checkpoint.pt written by puzzles.train")
-    parser.add_argument("data", metavar="FILE.npz", help="Sudoku or cube data set of the checkpoint's task")
+    parser.add_argument("data", metavar="DATA", help="Sudoku or cube data set (.npz) of the checkpoint's task; "
+                        "for Sudoku also a text, CSV or SATNet file (imported on the fly)")
     parser.add_argument("--predictions", metavar="OUT.npy", help="write the predicted boards here (a new file)")
     parser.add_argument("--force", action="store_true", help="replace an existing --predictions file")
     parser.add_argument("--split", choices=("train", "val", "test"),

@@ -23,6 +23,7 @@ import sys
 from typing import Optional, Sequence
 
 from puzzles.datafile import DatasetError, describe_os_error
+from symsatnet.discovery import METHODS as DISCOVERY_METHODS
 
 from .training.loop import train
 from .training.settings import Settings, TrainingError
@@ -76,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="symsatnet-auto: plain epochs before discovery (default 10 Sudoku, 20 cube)")
     parser.add_argument("--auto-candidates", type=int, dest="auto_candidates",
                         help="symsatnet-auto: discovered groups to compare on the validation split (default 3)")
-    parser.add_argument("--discover-method", dest="discover_method", choices=("symfind", "graph", "both"),
-                        help="symsatnet-auto: discovery method (default symfind)")
+    parser.add_argument("--discover-method", dest="discover_method", choices=DISCOVERY_METHODS,
+                        help="symsatnet-auto: discovery method (default auto: symfind, and the graph method "
+                             "when symfind finds nothing, as symsatnet.discover)")
     parser.add_argument("--discover-max-err", type=float, dest="discover_max_err",
                         help="symsatnet-auto: largest relative projection error (default 0.5)")
     parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")
@@ -101,6 +103,14 @@ def irrelevant_option(arguments: dict) -> Optional[str]:
     return None
 
 
+def zero_epochs(arguments: dict) -> Optional[str]:
+    """Why ``--epochs 0`` for a new run is refused (it would train nothing, write no checkpoint), or None."""
+    if arguments.get("epochs") == 0 and not arguments.get("resume"):
+        return (f"--epochs 0 trains nothing and writes no checkpoint; give --epochs 1 or more "
+                f"(`python -m puzzles.{arguments['task']} generate` makes a data set without training)")
+    return None
+
+
 OUT_OF_MEMORY = "out of memory; try a smaller --batch, --eval-batch or --aux"
 
 
@@ -112,7 +122,7 @@ def _is_out_of_memory(error: RuntimeError) -> bool:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     arguments = vars(build_parser().parse_args(argv))
-    problem = irrelevant_option(arguments)
+    problem = irrelevant_option(arguments) or zero_epochs(arguments)
     if problem:
         print(f"{PROGRAM}: error: {problem}", file=sys.stderr)
         return 2

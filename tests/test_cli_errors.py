@@ -158,7 +158,8 @@ def test_a_read_only_folder_is_one_line(run_dir, tmp_path, capsys, monkeypatch, 
     assert "Permission denied" in err
 
 
-def test_epochs_zero_says_what_it_did(tmp_path, capsys):
-    assert train_cli.main([*TINY, "--epochs", "0", "--out", str(tmp_path / "z")]) == 0
-    assert "nothing trained, no checkpoint written" in capsys.readouterr().out
-    assert (tmp_path / "z" / "data.npz").is_file() and not (tmp_path / "z" / "checkpoint.pt").exists()
+def test_epochs_zero_is_refused(tmp_path, capsys):
+    assert train_cli.main([*TINY, "--epochs", "0", "--out", str(tmp_path / "z")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--epochs 0 trains nothing" in error and "puzzles.sudoku generate" in error and "\n" not in error
+    assert not (tmp_path / "z").exists()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m puzzles.sudoku generate|check|solve``."""
+"""Command line: ``python -m puzzles.sudoku generate|check|solve|import|export``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 
 from ..datafile import check_output, run_data_command
 from .dataset import check_dataset, load_dataset, save_dataset
+from .formats import FORMATS, export_dataset, format_of_output, import_dataset
 from .generate import METHODS, generate_dataset, givens_distribution
 
 
@@ -47,6 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
                        help="exact: constraint solver (OR-Tools, default); decimate: no solver; relaxation: the layer")
     solve.add_argument("--rules-data", metavar="FILE.npz", help="labels to check the rules on (default: the run's)")
     solve.add_argument("--time-limit", type=float, default=10.0, help="exact: seconds per puzzle (default 10)")
+
+    formats = "text (81-character lines, '0' or '.' blank), csv (Kaggle's quizzes,solutions) or satnet " \
+              "(a folder with SATNet's features.pt and labels.pt)"
+    import_ = commands.add_parser("import", help="make a data set of a text, CSV or SATNet file",
+                                  description=f"Read {formats}; solve puzzles given without a solution.")
+    import_.add_argument("file", help="text or CSV file, SATNet folder or features.pt")
+    import_.add_argument("--out", required=True, help="output .npz file (a new file)")
+    import_.add_argument("--format", choices=FORMATS, help="the input's format (default: detected)")
+    import_.add_argument("--force", action="store_true", help="replace an existing --out file")
+    import_.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    export = commands.add_parser("export", help="write a data set as text, CSV or SATNet tensors",
+                                 description=f"Write {formats}.")
+    export.add_argument("file", help="a .npz data set")
+    export.add_argument("--out", required=True, help="output file (text, csv) or folder (satnet)")
+    export.add_argument("--format", choices=FORMATS, help="default: from --out (.txt, .csv, no suffix: satnet)")
+    export.add_argument("--no-solutions", action="store_false", dest="solutions",
+                        help="text: puzzles only (default: each line 'puzzle solution')")
+    export.add_argument("--force", action="store_true", help="replace existing output files")
     return parser
 
 
@@ -110,6 +130,27 @@ def run_check(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def run_import(arguments: argparse.Namespace) -> int:
+    check_output(arguments.out, arguments.force)  # before reading and solving
+    started = time.perf_counter()
+    dataset = import_dataset(arguments.file, arguments.format, progress=not arguments.quiet)
+    save_dataset(arguments.out, dataset)
+    solved = dataset.metadata["solved_on_import"]
+    print(f"wrote {len(dataset)} puzzles ({dataset.side}x{dataset.side}, {dataset.metadata['source_format']}) "
+          f"to {arguments.out} in {time.perf_counter() - started:.1f} s; solutions: "
+          + (f"{solved} found here, each the puzzle's only one; " if solved else "")
+          + f"{len(dataset) - solved} from the file, checked against the rules and the givens")
+    return 0
+
+
+def run_export(arguments: argparse.Namespace) -> int:
+    format = format_of_output(arguments.out, arguments.format)
+    dataset = load_dataset(arguments.file)
+    written = export_dataset(dataset, arguments.out, format, arguments.force, arguments.solutions)
+    print(f"wrote {len(dataset)} puzzles ({format}) to {', '.join(map(str, written))}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
@@ -121,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-    return run_data_command(arguments, run_generate, run_check)
+    # run_data_command runs generate, or else the other command it is given.
+    other = {"check": run_check, "import": run_import, "export": run_export}.get(arguments.command)
+    return run_data_command(arguments, run_generate, other)
 
 if __name__ == "__main__":
     sys.exit(main())

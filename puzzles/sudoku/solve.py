@@ -1,9 +1,10 @@
 """``python -m puzzles.sudoku solve CHECKPOINT PUZZLE...``: answers from a trained model's rules.
 
 PUZZLE is a board written row by row on one line (81 characters for 9x9, 16 for 4x4, 256
-for 16x16; '0' or '.' for a blank; for 16x16 the digits 1-9 then A-G) or a text file with
-one such line per puzzle. Each board is decoded (``symsatnet.decode``) and printed with
-whether it satisfies the Sudoku rules and keeps the givens. A model trained on another board
+for 16x16; '0' or '.' for a blank; for 16x16 the digits 1-9 then A-G) or a file of them:
+text lines, Kaggle-style CSV, SATNet tensors or our .npz (``puzzles.sudoku.formats``).
+Each board is decoded (``symsatnet.decode``) and printed with whether it satisfies the
+Sudoku rules and keeps the givens. A model trained on another board
 size is carried over kind by kind (``puzzles.sudoku.relations``).
 """
 
@@ -17,47 +18,26 @@ import numpy as np
 import torch
 
 from .encoding import board_to_bits, is_input_mask
+from .formats import PuzzleFormatError, detect_format, format_board, parse_puzzle, read_puzzle_file
 from .rules import box_of_side, rule_violations
 
-SYMBOLS = "123456789ABCDEFG"
-
-
-class PuzzleFormatError(ValueError):
-    """A puzzle line that is not a board."""
-
-
-def parse_puzzle(text: str, where: str = "puzzle") -> np.ndarray:
-    """One line ('0' or '.' blank) -> (side, side) int8 board."""
-    line = text.strip()
-    side = int(round(len(line) ** 0.5))
-    if side * side != len(line) or side not in (4, 9, 16):
-        raise PuzzleFormatError(f"{where}: {len(line)} characters; a 4x4, 9x9 or 16x16 board has 16, 81 or 256")
-    values = np.zeros(len(line), dtype=np.int8)
-    for position, symbol in enumerate(line.upper()):
-        if symbol in ".0":
-            continue
-        value = SYMBOLS.find(symbol) + 1
-        if value < 1 or value > side:
-            raise PuzzleFormatError(f"{where}: character {symbol!r} at position {position + 1} is not a digit "
-                                    f"1..{side} of a {side}x{side} board, '0' or '.'")
-        values[position] = value
-    return values.reshape(side, side)
-
-
-def format_board(board: np.ndarray) -> str:
-    return "".join("." if value == 0 else SYMBOLS[value - 1] for value in np.asarray(board).ravel())
+__all__ = ["PuzzleFormatError", "format_board", "parse_puzzle", "read_puzzles", "run_solve", "solve_puzzles"]
 
 
 def read_puzzles(sources: Sequence[str]) -> np.ndarray:
-    """Boards from puzzle strings and text files (one puzzle a line; blank and '#' lines skipped)."""
+    """Boards from puzzle strings and files: text (one puzzle a line; blank and '#' lines
+    skipped), CSV or SATNet tensors (``puzzles.sudoku.formats``); solutions in them are ignored."""
     boards = []
     for source in sources:
         path = Path(source)
-        if path.is_file():
-            for number, line in enumerate(path.read_text().splitlines(), start=1):
-                if line.strip() and not line.lstrip().startswith("#"):
-                    boards.append(parse_puzzle(line, f"{source}, line {number}"))
-        elif os.sep in source or source.endswith(".txt"):
+        if path.exists():
+            if detect_format(path) == "npz":
+                from .dataset import load_dataset
+
+                boards.extend(load_dataset(path, verify=False).puzzles)
+            else:
+                boards.extend(read_puzzle_file(path).puzzles)
+        elif os.sep in source or source.endswith((".txt", ".csv", ".pt", ".npz")):
             raise PuzzleFormatError(f"{source}: no such file")
         else:
             boards.append(parse_puzzle(source))
@@ -117,6 +97,7 @@ def solve_puzzles(checkpoint_path: str | os.PathLike, puzzles: np.ndarray, metho
 
 
 def run_solve(arguments) -> int:
+    from ..datafile import DatasetError
     from ..training.settings import TrainingError
     from symsatnet.decode import DecodeError
 
@@ -125,7 +106,7 @@ def run_solve(arguments) -> int:
         options = {"time_limit": arguments.time_limit} if arguments.decode == "exact" else {}
         boards, status, note = solve_puzzles(arguments.checkpoint, puzzles, arguments.decode,
                                              arguments.rules_data, **options)
-    except (PuzzleFormatError, TrainingError, DecodeError, OSError) as error:
+    except (DatasetError, TrainingError, DecodeError, OSError) as error:
         raise ValueError(str(error)) from None
     print(f"# {note}; decode {arguments.decode}")
     good = 0

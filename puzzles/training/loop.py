@@ -9,6 +9,7 @@ SymSATNet-Auto switch). Everything user-facing that can go wrong raises
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import random
@@ -185,8 +186,13 @@ class Run:
                 f"on this torch build; train in one process"
             )
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        # Buffers (orbital maps) never change; a parameter can be empty (aux = 0).
-        return DistributedDataParallel(layer, device_ids=device_ids, broadcast_buffers=False, find_unused_parameters=True)
+        # Buffers (orbital maps) never change, so they need no sync before each forward; a
+        # parameter can be empty (aux = 0). torch 2.13 renames broadcast_buffers (deprecated,
+        # a FutureWarning on every rank) to forward_sync_buffers, which still syncs buffers once
+        # at init: harmless, every rank builds the same ones. Older torch knows only the first.
+        no_buffer_sync = {next(name for name in ("forward_sync_buffers", "broadcast_buffers")
+                               if name in inspect.signature(DistributedDataParallel).parameters): False}
+        return DistributedDataParallel(layer, device_ids=device_ids, find_unused_parameters=True, **no_buffer_sync)
 
     def _fresh_state(self) -> RunState:
         seed = self.settings.seed

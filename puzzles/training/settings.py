@@ -64,7 +64,8 @@ class Settings:
     auto_epochs: Optional[int] = None
     auto_candidates: int = 3
     auto_tolerance: float = 0.01
-    discover_method: str = "symfind"
+    # The library's default: symfind, plus the graph method where symfind finds nothing.
+    discover_method: str = "auto"
     # A plain layer after the published 10 epochs is far from symmetric (off-diagonal
     # residual 0.371 against the Sudoku group, measured): at 0.2 discovery found nothing,
     # at 0.5 a 24-orbital subgroup of the Sudoku group, whose projection of that layer
