@@ -41,7 +41,7 @@ class DigitImages:
 
 
 def load_sklearn_digits() -> DigitImages:
-    """scikit-learn's bundled 8x8 digits 1..9 (1,617 images)."""
+    """scikit-learn's bundled 8x8 digits 1..9 (1,619 images)."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:

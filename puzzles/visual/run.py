@@ -240,7 +240,7 @@ class VisualRun:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(indices)
+            total += float(loss.detach()) * len(indices)
         return {"train_loss": total / len(train), "seconds": time.perf_counter() - started}
 
     def _evaluate(self, model, test: VisualBoards) -> dict[str, float]:
