@@ -6,6 +6,7 @@ Examples::
     python -m puzzles.train visual-sudoku --grounding clusters --out runs/v  # cluster pretraining
     python -m puzzles.train visual-sudoku --leakage --out runs/v-leak        # published setting
     python -m puzzles.train visual-sudoku --digits mnist.npz --out runs/v    # local digit images
+    python -m puzzles.train visual-sudoku --out runs/v --resume --epochs 10  # a finished run: evaluate again
 
 Writes OUT/checkpoint.pt (every epoch, atomically), OUT/log.jsonl, OUT/run.log and
 OUT/results.json. Exit status: 0 done, 1 bad input (one line), 2 usage, 130 interrupted.
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--out", metavar="DIR", help="run folder (default runs/visual)")
     parser.add_argument("--no-decode", action="store_false", dest="decode", help="skip exact decoding at the end")
+    parser.add_argument("--decode-count", type=int, dest="decode_count",
+                        help="exact decoding on the first N test boards only (default: all)")
     parser.add_argument("--time-limit", type=float, dest="time_limit", help="CP-SAT seconds per board (default 10)")
     parser.add_argument("--resume", action="store_true", help="continue the run in OUT")
     parser.add_argument("--force", action="store_true", help="start over in an OUT that holds a run")

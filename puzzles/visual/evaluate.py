@@ -86,10 +86,14 @@ def final_report(model: VisualSudoku, data: VisualData, settings: VisualSettings
         log(f"no exact decoding: {error}")
         return report
     report["rules"] = constraints.describe()
+    count = getattr(settings, "decode_count", None) or len(test)
+    chosen, chosen_log_probs = test.subset(np.arange(min(count, len(test)))), log_probs[:count]
+    report["decoded_boards"] = len(chosen)
+    report["ceiling_on_decoded"] = perception_metrics(chosen, chosen_log_probs)["ceiling"]
     for name, soft in (("exact_hard", False), ("exact_soft", True)):
         started = time.perf_counter()
-        decoded, result = decode_boards(model, test, log_probs, constraints, soft, settings.time_limit)
-        report[name] = board_accuracy(decoded, test)
+        decoded, result = decode_boards(model, chosen, chosen_log_probs, constraints, soft, settings.time_limit)
+        report[name] = board_accuracy(decoded, chosen)
         report[f"{name}_seconds"] = time.perf_counter() - started
         report[f"{name}_proved"] = float(np.mean(result.proved))
         log(f"{name}: board accuracy {report[name]:.4f} ({report[f'{name}_seconds']:.0f} s)")

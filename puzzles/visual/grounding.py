@@ -74,7 +74,7 @@ def cluster_digits(boards: VisualBoards, clusters: int, seed: int) -> tuple[np.n
     return first, pseudo, report
 
 
-def pretrain_by_clusters(cnn: torch.nn.Module, boards: VisualBoards, seed: int, clusters: int = 30,
+def pretrain_by_clusters(cnn: torch.nn.Module, boards: VisualBoards, seed: int, clusters: int = 60,
                          epochs: int = 30, batch: int = 64, lr: float = 1e-3) -> dict[str, Any]:
     """Fit ``cnn`` to the rule-matched cluster digits of the training boards' images; returns a report."""
     first, pseudo, report = cluster_digits(boards, clusters, seed)

@@ -55,6 +55,7 @@ class VisualSettings:
     threads: Optional[int] = None
     out: str = "runs/visual"
     decode: bool = True
+    decode_count: Optional[int] = None  # decode only the first test boards; None: all
     time_limit: float = 10.0
     resume: bool = False
     force: bool = False
@@ -80,7 +81,7 @@ class VisualSettings:
 
 
 # Settings a resumed run may change; the rest must match its checkpoint.
-RESUME_OVERRIDES = ("epochs", "threads", "decode", "time_limit", "resume", "force", "progress", "out")
+RESUME_OVERRIDES = ("epochs", "threads", "decode", "decode_count", "time_limit", "resume", "force", "progress", "out")
 
 
 def board_tensors(boards: VisualBoards, indices: np.ndarray):
