@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, help="default 40")
     parser.add_argument("--lr", type=float, help="layer learning rate (default: the layer's published one)")
     parser.add_argument("--cnn-lr", type=float, dest="cnn_lr", help="CNN learning rate (default 1e-3)")
+    parser.add_argument("--cnn-warmup", type=int, dest="cnn_warmup",
+                        help="epochs in which only the layer learns (default 3 with --grounding, else 0)")
     parser.add_argument("--max-iter", type=int, dest="max_iter", help="solver sweeps (default 40)")
     parser.add_argument("--seed", type=int, help="default 0")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
