@@ -220,9 +220,8 @@ class VisualRun:
                 report["seconds"] = time.perf_counter() - started
                 history.append({"epoch": 0, "phase": "grounding", **report})
                 self.log(f"grounding: {json.dumps(report)}")
-        rng = np.random.default_rng([settings.seed, 23, epoch])
         while epoch < settings.epochs:
-            row = self._train_epoch(model, optimizer, data.train, epoch, rng)
+            row = self._train_epoch(model, optimizer, data.train, epoch)
             row.update(self._evaluate(model, data.test))
             epoch += 1
             row["epoch"] = epoch
@@ -232,12 +231,13 @@ class VisualRun:
                               for key, value in row.items()))
         return model, data, history
 
-    def _train_epoch(self, model, optimizer, train: VisualBoards, epoch: int, rng) -> dict[str, Any]:
+    def _train_epoch(self, model, optimizer, train: VisualBoards, epoch: int) -> dict[str, Any]:
         from tqdm import tqdm
 
         settings = self.settings
         model.train()
         started = time.perf_counter()
+        # Order and solver seeds depend on (seed, epoch, step) only, so a resumed run repeats them.
         order = np.random.default_rng([settings.seed, 24, epoch]).permutation(len(train))
         total, steps = 0.0, range(0, len(train), settings.batch)
         for step in tqdm(steps, desc=f"epoch {epoch + 1}", leave=False, disable=not settings.progress):
