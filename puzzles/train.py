@@ -5,6 +5,7 @@ Examples::
     python -m puzzles.train sudoku --model symsatnet                # published settings
     python -m puzzles.train sudoku --box 2 --model symsatnet --count 500 --epochs 5
     python -m puzzles.train sudoku --model symsatnet --out runs/s --resume
+    python -m puzzles.train visual-sudoku --out runs/v   # CNN + SymSATNet (puzzles/visual/cli.py)
     torchrun --nproc_per_node 2 -m puzzles.train sudoku --model satnet-plain
 
 Writes DIR/log.csv, DIR/log.jsonl (per-epoch metrics and times), DIR/run.log,
@@ -121,6 +122,11 @@ def _is_out_of_memory(error: RuntimeError) -> bool:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["visual-sudoku"]:  # a model around the layer, with options of its own
+        from .visual.cli import main as visual_main
+
+        return visual_main(argv[1:])
     arguments = vars(build_parser().parse_args(argv))
     problem = irrelevant_option(arguments) or zero_epochs(arguments)
     if problem:
