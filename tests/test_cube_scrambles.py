@@ -135,3 +135,33 @@ def test_cli_scramble_moves(tmp_path, capsys):
         cube_main(["generate", "--count", "3", "--scramble-moves", "quarter18", "--moves", "U", "--out", str(tmp_path / "x.npz")])
     with pytest.raises(SystemExit):
         cube_main(["generate", "--count", "3", "--scramble-moves", "all", "--out", str(tmp_path / "y.npz")])
+
+
+# ---------------------------------------------------------------- mean and spread over seeds
+
+
+def write_log(path, values):
+    path.write_text("epoch,test_board_acc\n" + "".join(f"{e},{v}\n" for e, v in enumerate(values, 1)))
+    return path
+
+
+def test_seed_summary_uses_common_epochs_and_the_best_mean(tmp_path, capsys):
+    from puzzles.cube.seeds import main as seeds_main
+    from puzzles.cube.seeds import summarise
+
+    a = write_log(tmp_path / "a.csv", [0.1, 0.5, 0.4, 0.9])
+    b = write_log(tmp_path / "b.csv", [0.3, 0.3, 0.6])
+    summary = summarise("m", [a, b])
+    assert summary.epochs == [1, 2, 3]
+    last = summary.last()
+    assert last["epoch"] == 3 and last["mean"] == pytest.approx(0.5) and last["std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))
+    assert (last["min"], last["max"]) == (0.4, 0.6)
+    best = summary.best()  # means 0.2, 0.4, 0.5
+    assert best["epoch"] == 3
+    assert summary.best(up_to=2)["epoch"] == 2
+    c = write_log(tmp_path / "c.csv", [0.2, 0.2])
+    assert seeds_main([f"one={a} {b}", f"two={c}", "--plot", str(tmp_path / "p.png"), "--reference", "pub=0.66"]) == 0
+    out = capsys.readouterr().out
+    assert "one: 2 seeds" in out and "common   2" in out and (tmp_path / "p.png").stat().st_size > 1000
+    assert seeds_main([f"bad={tmp_path / 'missing.csv'}"]) == 1
+    assert "no such log" in capsys.readouterr().err
