@@ -13,6 +13,7 @@ import pytest
 
 from puzzles.cube import (
     CENTRES,
+    CUBE_DATA_VERSION,
     CORNER_FACELETS,
     CORNERS,
     EDGE_FACELETS,
@@ -285,6 +286,7 @@ def test_missing_truncated_and_corrupt_files(tmp_path, dataset):
 def write_raw(path, puzzles, solutions, **metadata_changes):
     metadata = {
         "kind": "cube",
+        "cube_version": CUBE_DATA_VERSION,
         "count": len(puzzles),
         "settings": {"hidden": {"corner": 3, "edge": 1, "centre": 1}},
         **metadata_changes,

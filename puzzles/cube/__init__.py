@@ -6,9 +6,11 @@ Command line: ``python -m puzzles.cube generate|check`` (see ``cli.py``).
 
 from ..datafile import DatasetError
 from .dataset import (
+    CUBE_DATA_VERSION,
     DEFAULT_HIDDEN,
     DEFAULT_SCRAMBLE_MOVES,
     HIDDEN,
+    SCRAMBLE_MOVE_SETS,
     CubeDataset,
     choose_hidden,
     consistency_problems,
@@ -39,7 +41,9 @@ __all__ = [
     "CORNERS",
     "CORNER_FACELETS",
     "CubeDataset",
+    "CUBE_DATA_VERSION",
     "DEFAULT_HIDDEN",
+    "SCRAMBLE_MOVE_SETS",
     "DEFAULT_SCRAMBLE_MOVES",
     "DatasetError",
     "EDGES",

@@ -9,6 +9,13 @@ symsatnet.cube_moves' numbering; in ``puzzles`` a hidden facelet is -1. The hidd
 colours are always determined by the rest: the other cubies fix which pieces are missing,
 and the visible stickers of a cubie fix its identity.
 
+Scramble moves are drawn uniformly from the published 27 (the face turns U D F B L R and
+the slice turns M E S, each as quarter turn, half turn and inverse; ``published27``) unless
+told otherwise. Every quarter turn is an odd permutation of the 54 facelets, so scrambles
+of 60 quarter turns only (``quarter18``, this package's choice before data version 2) are
+all even and reach half of the states the published data reaches. Files record a
+``cube_version``; :func:`load_dataset` refuses another version with the reason.
+
 Example i draws all its randomness from SeedSequence(seed, spawn_key=(i,)), so a smaller
 data set is a prefix of a larger one with the same seed and settings.
 """
@@ -28,8 +35,18 @@ from .pieces import CENTRES, CORNER_COLOURS, CORNER_FACELETS, CORNERS, EDGE_FACE
 
 ARRAY_NAMES = ("puzzles", "solutions")
 HIDDEN = -1
-# The generators of the published facelet group: face and slice quarter turns both ways.
-DEFAULT_SCRAMBLE_MOVES = tuple(name + suffix for name in FACE_TURNS + SLICE_TURNS for suffix in ("", "'"))
+# Version 1: no cube_version in the metadata, scrambles from the 18 quarter turns only.
+# Version 2: scrambles from the published 27 moves by default, the move set recorded.
+CUBE_DATA_VERSION = 2
+SCRAMBLE_MOVE_SETS = {
+    # The published generator: 9 moves, each as quarter turn, half turn and inverse.
+    "published27": tuple(name + suffix for name in FACE_TURNS + SLICE_TURNS for suffix in ("", "2", "'")),
+    # The generators of the published facelet group: face and slice quarter turns both ways.
+    # All odd facelet permutations, so an even-length scramble is always an even one.
+    "quarter18": tuple(name + suffix for name in FACE_TURNS + SLICE_TURNS for suffix in ("", "'")),
+}
+DEFAULT_MOVE_SET = "published27"
+DEFAULT_SCRAMBLE_MOVES = SCRAMBLE_MOVE_SETS[DEFAULT_MOVE_SET]
 DEFAULT_HIDDEN = {"corner": 3, "edge": 1, "centre": 1}
 FACELETS_OF_KIND = {"corner": CORNER_FACELETS, "edge": EDGE_FACELETS, "centre": CENTRES}
 
@@ -163,12 +180,14 @@ def generate_dataset(
         solutions[index], _ = scramble(rng, scramble_length, moves)
         puzzles[index] = solutions[index]
         puzzles[index, choose_hidden(rng, hidden, solutions[index])] = HIDDEN
+    move_set = next((name for name, names in SCRAMBLE_MOVE_SETS.items() if names == tuple(moves)), None)
     metadata = {
         "kind": "cube",
+        "cube_version": CUBE_DATA_VERSION,
         "generator": "puzzles.cube.dataset",
         "count": count,
         "seed": seed,
-        "settings": {"scramble_length": scramble_length, "moves": list(moves), "hidden": hidden},
+        "settings": {"scramble_length": scramble_length, "moves": list(moves), "move_set": move_set, "hidden": hidden},
     }
     return CubeDataset(puzzles, solutions, metadata)
 
@@ -208,20 +227,41 @@ def save_dataset(path: str | os.PathLike, dataset: CubeDataset) -> dict:
     if problems:
         raise ValueError("refusing to save an inconsistent data set: " + "; ".join(problems))
     metadata = dict(dataset.metadata, kind="cube", count=len(dataset))
+    metadata.setdefault("cube_version", CUBE_DATA_VERSION)
     arrays = {"puzzles": dataset.puzzles.astype(np.int8), "solutions": dataset.solutions.astype(np.int8)}
     stored = save_npz(path, arrays, metadata)
     dataset.metadata = stored
     return stored
 
 
-def load_dataset(path: str | os.PathLike, verify: bool = True) -> CubeDataset:
+def data_version(metadata: dict) -> int:
+    """The cube data version a file's metadata records (1 for files from before versions)."""
+    return metadata.get("cube_version", 1)
+
+
+def load_dataset(path: str | os.PathLike, verify: bool = True, old_version: bool = False) -> CubeDataset:
     """Load a data set written by save_dataset; raises DatasetError on any failure.
 
-    Always checks integrity (readable, checksum, shapes, dtypes, count); with verify
+    Always checks integrity (readable, checksum, shapes, dtypes, count) and the cube data
+    version (another version than CUBE_DATA_VERSION is refused with what differs, unless
+    old_version allows version 1, e.g. to evaluate a model trained on it); with verify
     also that every solution is a legal cube, puzzles agree with it, and the hidden
     facelets match the recorded settings.
     """
     arrays, metadata = load_npz(path, "cube", ARRAY_NAMES)
+    version = data_version(metadata)
+    if version != CUBE_DATA_VERSION and not (old_version and version == 1):
+        detail = (
+            "scrambles drawn from the 18 quarter turns only, so every state is an even facelet permutation "
+            "(half of the states the published 27-move scrambles reach)"
+            if version == 1
+            else "a version this code does not know"
+        )
+        raise DatasetError(
+            f"{path}: cube data version {version!r} ({detail}); this code reads version {CUBE_DATA_VERSION}. "
+            f"Regenerate it (python -m puzzles.cube generate; --scramble-moves quarter18 gives the old "
+            f"move set in the current format) rather than mixing it with new data"
+        )
     puzzles, solutions = arrays["puzzles"], arrays["solutions"]
     for name, array in arrays.items():
         require(array.dtype == np.int8, path, f"{name} must be int8, found {array.dtype}")
@@ -241,8 +281,11 @@ def load_dataset(path: str | os.PathLike, verify: bool = True) -> CubeDataset:
 __all__ = [
     "CubeDataset",
     "DatasetError",
+    "CUBE_DATA_VERSION",
     "DEFAULT_SCRAMBLE_MOVES",
     "HIDDEN",
+    "SCRAMBLE_MOVE_SETS",
+    "data_version",
     "choose_hidden",
     "consistency_problems",
     "generate_dataset",

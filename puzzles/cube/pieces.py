@@ -132,6 +132,41 @@ def legality_problems(state: np.ndarray) -> list[str]:
     return problems
 
 
+def facelet_origins(state: np.ndarray) -> np.ndarray:
+    """(54,) int: origins[f] is the facelet of the solved cube whose sticker now lies on f.
+
+    Defined for legal states (ValueError otherwise): a cubie is known by its colours, its
+    stickers by their order around it, and a centre by its colour (the solved cube's face
+    of that colour). The state is SOLVED[origins].
+    """
+    state = np.asarray(state)
+    problems = legality_problems(state)
+    if problems:
+        raise ValueError("not a legal cube state: " + "; ".join(problems))
+    origins = np.empty(FACELETS, dtype=np.int64)
+    origins[CENTRES] = CENTRES[state[CENTRES]]
+    for pieces, piece_colours in ((CORNERS, CORNER_COLOURS.tolist()), (EDGES, EDGE_COLOURS.tolist())):
+        size = pieces.shape[1]
+        for stickers in pieces:
+            colours = state[stickers].tolist()
+            # A legal state holds each cubie once, with its stickers in a cyclic order of the
+            # solved cubie (corners), or either order (edges).
+            for piece, solved in enumerate(piece_colours):
+                shifts = [k for k in range(size) if colours == solved[k:] + solved[:k]]
+                if shifts:
+                    origins[stickers] = np.roll(pieces[piece], -shifts[0])
+                    break
+    return origins
+
+
+def facelet_parity(state: np.ndarray) -> int:
+    """0 if a legal state is an even permutation of the solved cube's 54 facelets, 1 if odd.
+
+    Every quarter turn (face or slice) is odd, every half turn even.
+    """
+    return _parity(facelet_origins(state).tolist())
+
+
 def kociemba_facelets(state: np.ndarray) -> str:
     """Kociemba's facelet string of a state (centres brought home by renaming colours).
 
