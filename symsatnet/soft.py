@@ -17,7 +17,7 @@ from torch import nn
 from .groups import FromGenerators, Group, parse_group
 from .invariant import InvariantSpace
 from .layers import CFormLayer, check_count, initial_scale, symmetric_part
-from .symsatnet import TRUTH_MODES, SymSATNet
+from .symsatnet import SymSATNet
 
 __all__ = ["SoftSymSATNet", "joint_group"]
 
@@ -65,6 +65,12 @@ class SoftSymSATNet(CFormLayer):
     r"""MAXSAT layer whose C is pulled towards invariance under named groups, each with a
     strength learned from how far C is from it.
 
+    C = (a part invariant under every named group, SymSATNet's unit-norm orbital
+    coefficients ``coeffs`` and ``truth``) + ``residual_scale`` * (a free part ``residual``,
+    ``truth_residual``, starting at 0): C itself is free, the split only lets the shared
+    part learn at the tied layer's speed while the free part breaks what the data break.
+    With ``tie`` there is no free part: C is tied to ``tie`` and the named groups stay soft.
+
     For every group G_g, with P_g the Reynolds projection (per-orbital means of the problem
     block, per-orbit means of the truth row), the residual is
     r_g = ||(B, t) - P_g (B, t)|| over the problem block B = C[1:n+1, 1:n+1] and the truth
@@ -83,11 +89,11 @@ class SoftSymSATNet(CFormLayer):
         n: number of problem variables.
         groups: ``{name: Group}``, every group on the n problem variables.
         aux: number of auxiliary variables (their rows are free and not regularised).
-        truth: ``'free'`` (n entries) or ``'tied'`` (invariant under ``tie``).
-        tie: a group the problem block is hard-tied to (default none: C is free), e.g. the
-            groups :meth:`harden` found exact.
+        tie: a group the problem block and truth row are hard-tied to (default none: C is
+            free), e.g. the groups :meth:`harden` found exact.
         tau: the residual scale per entry below which a symmetry counts as holding.
         strength: weight of the whole prior.
+        residual_scale: the free part's factor (its Adam step relative to the lr).
         max_iter, eps, prox_lam, k: solver settings as for :class:`~symsatnet.CSATNet`.
 
     Shape:
@@ -108,10 +114,10 @@ class SoftSymSATNet(CFormLayer):
         n: int,
         groups: Mapping[str, Group],
         aux: int = 0,
-        truth: str = "free",
         tie: Optional[Group] = None,
         tau: float = 1e-3,
         strength: float = 1.0,
+        residual_scale: float = 0.05,
         max_iter: int = 40,
         eps: float = 1e-4,
         prox_lam: float = 1e-2,
@@ -121,14 +127,14 @@ class SoftSymSATNet(CFormLayer):
         super().__init__(k, max_iter, eps, prox_lam)
         self.n = check_count(n, "n", 1)
         self.aux = check_count(aux, "aux", 0)
-        if truth not in TRUTH_MODES:
-            raise ValueError(f"truth must be one of {TRUTH_MODES}, got {truth!r}")
-        if truth == "tied" and tie is None:
-            raise ValueError("truth='tied' needs a tie group")
-        if not (tau > 0 and math.isfinite(tau)) or not (strength >= 0 and math.isfinite(strength)):
-            raise ValueError(f"tau must be > 0 and strength >= 0, got tau={tau!r}, strength={strength!r}")
-        self.truth_mode, self.tau, self.strength = truth, float(tau), float(strength)
-        self.names = list(_checked_groups(groups, self.n))
+        for value, what in ((tau, "tau"), (residual_scale, "residual_scale")):
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{what} must be a positive number, got {value!r}")
+        if not (strength >= 0 and math.isfinite(strength)):
+            raise ValueError(f"strength must be a number >= 0, got {strength!r}")
+        self.tau, self.strength, self.residual_scale = float(tau), float(strength), float(residual_scale)
+        groups = _checked_groups(groups, self.n)
+        self.names = list(groups)
         self.spaces = nn.ModuleList(InvariantSpace(group) for group in groups.values())
         for index, space in enumerate(self.spaces):  # buffers, so they follow .to(device)
             self.register_buffer(f"_pair_first_{index}", _first_of_each(space.orbital_map.ravel(), space.num_orbitals),
@@ -136,16 +142,18 @@ class SoftSymSATNet(CFormLayer):
             self.register_buffer(f"_point_first_{index}", _first_of_each(space.orbits, space.num_orbits),
                                  persistent=False)
         self.tie = None if tie is None else InvariantSpace(tie, degree=self.n)
-        scale = initial_scale(self.size)
-        if self.tie is None:
-            block = torch.randn(self.n, self.n) * scale
-            self.block = nn.Parameter(symmetric_part(block))
-        else:
-            # Unit-norm basis coefficients, as SymSATNet (Adam then moves every orbital alike).
-            self.coeffs = nn.Parameter(torch.randn(self.tie.num_orbitals) * scale * self.tie.orbital_sizes.sqrt())
-        truth_size = self.n if truth == "free" else self.tie.num_orbits
-        self.truth = nn.Parameter(torch.randn(truth_size) * scale)
-        self.aux_rows = nn.Parameter(torch.randn(self.aux, self.size) * scale)
+        # The shared part: invariant under every named group (or the tie group), with
+        # SymSATNet's unit-norm coefficients, so it learns at the tied layer's speed.
+        self.base = self.tie if tie is not None else InvariantSpace(joint_group(list(groups.values())))
+        self.coeffs = nn.Parameter(torch.randn(self.base.num_orbitals))
+        self.truth = nn.Parameter(torch.randn(self.base.num_orbits))
+        if tie is None:
+            # The free part, scaled so that an Adam step moves its entries by
+            # residual_scale * lr (SATNet-Plain's 2e-3 at SymSATNet's lr 4e-2); it starts at 0,
+            # so C starts invariant under every group.
+            self.residual = nn.Parameter(torch.zeros(self.n, self.n))
+            self.truth_residual = nn.Parameter(torch.zeros(self.n))
+        self.aux_rows = nn.Parameter(torch.randn(self.aux, self.size) * initial_scale(self.size))
 
     @property
     def groups(self) -> dict[str, Group]:
@@ -155,16 +163,16 @@ class SoftSymSATNet(CFormLayer):
     # -- C --------------------------------------------------------------------------
 
     def problem_block(self) -> torch.Tensor:
-        """C[1:n+1, 1:n+1], symmetric, shape (n, n)."""
+        """C[1:n+1, 1:n+1], symmetric with a zero diagonal (never read by the solver), shape (n, n)."""
+        block = self.base.build(self.coeffs * self.base.orbital_sizes.to(self.coeffs.dtype).rsqrt())
         if self.tie is None:
-            return symmetric_part(self.block)
-        return self.tie.build(self.coeffs * self.tie.orbital_sizes.to(self.coeffs.dtype).rsqrt())
+            block = block + self.residual_scale * symmetric_part(self.residual)
+        return block - torch.diag_embed(block.diagonal())
 
     def truth_row(self) -> torch.Tensor:
         """C[0, 1:n+1], shape (n,)."""
-        if self.truth_mode == "free":
-            return self.truth
-        return self.tie.build_truth(self.truth * self.tie.orbit_sizes.to(self.truth.dtype).rsqrt())
+        truth = self.base.build_truth(self.truth * self.base.orbit_sizes.to(self.truth.dtype).rsqrt())
+        return truth if self.tie is not None else truth + self.residual_scale * self.truth_residual
 
     def matrix(self) -> torch.Tensor:
         n, truth = self.n, self.truth_row()
@@ -201,7 +209,11 @@ class SoftSymSATNet(CFormLayer):
     def regularizer(self) -> torch.Tensor:
         """The negative log prior, strength * sum_g (d_g / 2) log(1 + r_g² / (d_g tau²)); 0
         exactly where C is invariant under every group."""
-        squared = self._squared_residuals(self.problem_block(), self.truth_row())
+        return self.prior(self.problem_block(), self.truth_row())
+
+    def prior(self, block: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+        """:meth:`regularizer` of any problem block (n, n) and truth row (n,)."""
+        squared = self._squared_residuals(block, truth)
         dims = self._dimensions(squared)
         return self.strength * (0.5 * dims * torch.log1p(squared / (dims * self.tau**2))).sum()
 
@@ -235,35 +247,35 @@ class SoftSymSATNet(CFormLayer):
         settings = dict(max_iter=self.max_iter, eps=self.eps, prox_lam=self.prox_lam, k=self.k)
         tied = [self.groups[name] for name in exact] + ([self.tie.group] if self.tie is not None else [])
         if not soft:
-            return SymSATNet.from_matrix(matrix, joint_group(tied), truth=self.truth_mode, **settings)
+            return SymSATNet.from_matrix(matrix, joint_group(tied), truth="free", **settings)
         layer = type(self)(
-            self.n, {name: self.groups[name] for name in soft}, self.aux, self.truth_mode,
-            joint_group(tied) if tied else None, self.tau, self.strength, **settings,
+            self.n, {name: self.groups[name] for name in soft}, self.aux, joint_group(tied) if tied else None,
+            self.tau, self.strength, self.residual_scale, **settings,
         ).to(matrix.dtype)
         layer.load_matrix(matrix)
         return layer
 
     @torch.no_grad()
     def load_matrix(self, matrix: torch.Tensor) -> None:
-        """Set the parameters to the (projection onto ``tie`` of the) full (N, N) C."""
-        n = self.n
+        """Set the parameters to the full (N, N) C (its projection onto ``tie`` when there is
+        one; the diagonal of the problem block is dropped)."""
+        n, base = self.n, self.base
         matrix = symmetric_part(matrix.to(self.truth.dtype))
         block, truth = matrix[1 : n + 1, 1 : n + 1], matrix[0, 1 : n + 1]
+        block = block - torch.diag_embed(block.diagonal())
+        values, point_values = base.project(block), base.project_truth(truth)
+        self.coeffs.copy_(values * base.orbital_sizes.to(block.dtype).sqrt())
+        self.truth.copy_(point_values * base.orbit_sizes.to(truth.dtype).sqrt())
         if self.tie is None:
-            self.block.copy_(block)
-        else:
-            self.coeffs.copy_(self.tie.project(block) * self.tie.orbital_sizes.to(block.dtype).sqrt())
-        if self.truth_mode == "free":
-            self.truth.copy_(truth)
-        else:
-            self.truth.copy_(self.tie.project_truth(truth) * self.tie.orbit_sizes.to(truth.dtype).sqrt())
+            self.residual.copy_((block - base.build(values)) / self.residual_scale)
+            self.truth_residual.copy_((truth - base.build_truth(point_values)) / self.residual_scale)
         self.aux_rows.copy_(matrix[n + 1 :, :])
 
     # -- files ----------------------------------------------------------------------
 
     def _config(self) -> dict[str, Any]:
         return dict(
-            n=self.n, aux=self.aux, truth=self.truth_mode, tau=self.tau, strength=self.strength,
+            n=self.n, aux=self.aux, tau=self.tau, strength=self.strength, residual_scale=self.residual_scale,
             groups={name: repr(group) for name, group in self.groups.items()},
             tie=None if self.tie is None else repr(self.tie.group), **self._settings(),
         )
@@ -273,13 +285,13 @@ class SoftSymSATNet(CFormLayer):
         groups = {name: parse_group(expression) for name, expression in config["groups"].items()}
         tie = None if config.get("tie") is None else parse_group(config["tie"])
         return cls(
-            config["n"], groups, config["aux"], config["truth"], tie, config["tau"], config["strength"],
+            config["n"], groups, config["aux"], tie, config["tau"], config["strength"], config["residual_scale"],
             config["max_iter"], config["eps"], config["prox_lam"], k=config["k"],
         )
 
     def extra_repr(self) -> str:
         tie = "none" if self.tie is None else repr(self.tie.group)
         return (
-            f"n={self.n}, groups={self.names}, tie={tie}, aux={self.aux}, truth={self.truth_mode!r}, "
-            f"tau={self.tau}, strength={self.strength}, " + super().extra_repr()
+            f"n={self.n}, groups={self.names}, tie={tie}, aux={self.aux}, tau={self.tau}, strength={self.strength}, "
+            f"residual_scale={self.residual_scale}, " + super().extra_repr()
         )

@@ -23,7 +23,7 @@ from .tasks import Task
 MODELS = ("satnet-plain", "satnet-300aux", "symsatnet", "symsatnet-auto", "symsatnet-soft")
 # Published learning rates (docs/design.md, "Experiments and tests").
 DEFAULT_LR = {"satnet-plain": 2e-3, "satnet-300aux": 2e-3, "symsatnet": 4e-2, "symsatnet-auto": 2e-3,
-              "symsatnet-soft": 2e-3}
+              "symsatnet-soft": 4e-2}
 # Published numbers of auxiliary variables; --aux changes them (an extension: auxiliary
 # variables let the relaxation express rules on more than two variables at a time).
 DEFAULT_AUX = {"satnet-plain": 0, "satnet-300aux": 300, "symsatnet": 0, "symsatnet-auto": 0, "symsatnet-soft": 0}
@@ -73,9 +73,8 @@ def initial_config(
     if model == "satnet-300aux":
         return {"layer": "SATNet", "n": task.n, "m": 600, "aux": aux, **settings}
     if model == "symsatnet-soft":
-        # The free C has no tie group, so its truth row is free whatever --truth says.
         groups = {name: repr(group) for name, group in task.symmetry_types(soft_groups).items()}
-        return {"layer": "SoftSymSATNet", "n": task.n, "aux": aux, "groups": groups, "truth": "free",
+        return {"layer": "SoftSymSATNet", "n": task.n, "aux": aux, "groups": groups,
                 "tau": soft_tau, "strength": soft_strength, **settings}
     chosen = task.group() if group is None else parse_group(group)
     if chosen.degree != task.n:
@@ -109,8 +108,9 @@ def build_layer(config: dict[str, Any]) -> nn.Module:
     if kind == "SoftSymSATNet":
         groups = {name: parse_group(expression) for name, expression in config["groups"].items()}
         tie = None if config.get("tie") is None else parse_group(config["tie"])
-        return SoftSymSATNet(config["n"], groups, aux=config["aux"], truth=config["truth"], tie=tie,
-                             tau=config["tau"], strength=config.get("strength", 1.0), **solver)
+        return SoftSymSATNet(config["n"], groups, aux=config["aux"], tie=tie, tau=config["tau"],
+                             strength=config.get("strength", 1.0),
+                             residual_scale=config.get("residual_scale", 0.05), **solver)
     raise ValueError(f"unknown layer kind {kind!r} in the model description")
 
 
