@@ -1,5 +1,7 @@
 """SoftSymSATNet (soft tying with learned strengths) and the X-Sudoku benchmark."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -134,3 +136,30 @@ def test_x_rules_are_what_breaks_the_row_symmetry():
     assert is_valid_solution(swapped)
     assert diagonal_violations(swapped) != []
     assert diagonal_violations(solution.T) == []  # the transposition keeps them
+
+
+def test_trains_through_the_cli_logs_levels_and_resumes(tmp_path, capsys):
+    from puzzles import train as train_cli
+
+    tiny = ["sudoku", "--box", "2", "--count", "60", "--batch", "10", "--threads", "1", "--no-progress",
+            "--model", "symsatnet-soft", "--soft-groups", "digits,rows", "--out", str(tmp_path / "run")]
+    assert train_cli.main([*tiny, "--epochs", "1"]) == 0
+    assert train_cli.main([*tiny, "--epochs", "2", "--resume"]) == 0
+    lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [row["layer"] for row in lines] == ["SoftSymSATNet"] * 2
+    assert set(lines[-1]["symmetry_levels"]) == {"digits", "rows"}
+    assert "residuals digits" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--model", "symsatnet-soft", "--soft-groups", "digits,diagonals"], "unknown symmetry type"),
+        (["--model", "symsatnet", "--soft-groups", "digits"], "applies to --model symsatnet-soft"),
+    ],
+)
+def test_cli_refuses_bad_soft_options(tmp_path, capsys, options, message):
+    from puzzles import train as train_cli
+
+    code = train_cli.main(["sudoku", "--box", "2", "--count", "60", "--out", str(tmp_path / "run"), *options])
+    assert code != 0 and message in capsys.readouterr().err
