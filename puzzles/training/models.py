@@ -110,7 +110,7 @@ def build_layer(config: dict[str, Any]) -> nn.Module:
         tie = None if config.get("tie") is None else parse_group(config["tie"])
         return SoftSymSATNet(config["n"], groups, aux=config["aux"], tie=tie, tau=config["tau"],
                              strength=config.get("strength", 1.0),
-                             residual_scale=config.get("residual_scale", 0.05), **solver)
+                             residual_scale=config.get("residual_scale", 0.01), **solver)
     raise ValueError(f"unknown layer kind {kind!r} in the model description")
 
 
