@@ -83,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "when symfind finds nothing, as symsatnet.discover)")
     parser.add_argument("--discover-max-err", type=float, dest="discover_max_err",
                         help="symsatnet-auto: largest relative projection error (default 0.5)")
+    parser.add_argument("--soft-groups", dest="soft_groups", metavar="NAMES",
+                        help="symsatnet-soft: comma-separated symmetry types to tie softly (default all: "
+                             "digits,rows,bands,columns,stacks,transpose for Sudoku; facelets,colours for the cube)")
+    parser.add_argument("--soft-tau", type=float, dest="soft_tau",
+                        help="symsatnet-soft: residual scale per entry of the prior (default 1e-3)")
+    parser.add_argument("--soft-strength", type=float, dest="soft_strength",
+                        help="symsatnet-soft: weight of the prior against the loss (default 1)")
     parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")
     return parser
 
@@ -91,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ignored silently (``cube --box 7``), so they are refused.
 SUDOKU_ONLY = ("box",)
 AUTO_ONLY = ("auto_epochs", "auto_candidates", "discover_method", "discover_max_err")
+SOFT_ONLY = ("soft_groups", "soft_tau", "soft_strength")
 
 
 def irrelevant_option(arguments: dict) -> Optional[str]:
@@ -101,6 +109,9 @@ def irrelevant_option(arguments: dict) -> Optional[str]:
     for name in AUTO_ONLY:
         if name in arguments and arguments["model"] != "symsatnet-auto":
             return f"--{name.replace('_', '-')} applies to --model symsatnet-auto, not {arguments['model']}"
+    for name in SOFT_ONLY:
+        if name in arguments and arguments["model"] != "symsatnet-soft":
+            return f"--{name.replace('_', '-')} applies to --model symsatnet-soft, not {arguments['model']}"
     return None
 
 

@@ -41,10 +41,11 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
 def test_published_defaults():
     settings = Settings(model="symsatnet").resolved()
     assert (settings.batch, settings.epochs, settings.count, settings.lr) == (40, 100, 10_000, 4e-2)
-    assert DEFAULT_LR == {"satnet-plain": 2e-3, "satnet-300aux": 2e-3, "symsatnet": 4e-2, "symsatnet-auto": 2e-3}
+    assert DEFAULT_LR == {"satnet-plain": 2e-3, "satnet-300aux": 2e-3, "symsatnet": 4e-2, "symsatnet-auto": 2e-3,
+                          "symsatnet-soft": 4e-2}
     assert Settings(model="symsatnet-auto", task="cube").resolved().auto_epochs == 20
     assert {model: Settings(model=model).resolved().aux for model in DEFAULT_LR} == {
-        "satnet-plain": 0, "satnet-300aux": 300, "symsatnet": 0, "symsatnet-auto": 0}
+        "satnet-plain": 0, "satnet-300aux": 300, "symsatnet": 0, "symsatnet-auto": 0, "symsatnet-soft": 0}
 
 
 def test_discover_method_is_the_librarys_default():

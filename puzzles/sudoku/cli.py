@@ -6,6 +6,8 @@ import argparse
 import sys
 import time
 
+import numpy as np
+
 from ..datafile import check_output, run_data_command
 from .dataset import check_dataset, load_dataset, save_dataset
 from .formats import FORMATS, export_dataset, format_of_output, import_dataset
@@ -32,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, help="random seed (default: fresh, recorded in the file)")
     generate.add_argument("--workers", type=int, default=1, help="worker processes (the data do not depend on it)")
     generate.add_argument("--max-attempts", type=int, default=10, help="fresh grids to try for an unreachable target")
+    generate.add_argument("--variant", choices=("standard", "x"), default="standard",
+                          help="x: X-Sudoku, the two main diagonals hold every digit too (hidden-single removal)")
     generate.add_argument("--out", required=True, help="output .npz file (a new file)")
     generate.add_argument("--force", action="store_true", help="replace an existing --out file")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -71,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_generate(arguments: argparse.Namespace) -> int:
+    if arguments.variant == "x":
+        return run_generate_x(arguments)
     asked = (arguments.givens_mean, arguments.givens_min, arguments.givens_max)
     targeted = arguments.hard or any(value is not None for value in asked)
     method = arguments.method or ("unique" if targeted else "deducible")
@@ -103,6 +109,22 @@ def run_generate(arguments: argparse.Namespace) -> int:
         f"range {realised['min']}..{realised['max']}); "
         f"{metadata['targets_missed']} puzzle(s) stayed above an unreachable target"
     )
+    return 0
+
+
+def run_generate_x(arguments: argparse.Namespace) -> int:
+    from .xsudoku import generate_x_dataset
+
+    asked = (arguments.method, arguments.givens_mean, arguments.givens_min, arguments.givens_max)
+    if arguments.hard or any(value is not None for value in asked) or arguments.workers != 1:
+        raise ValueError("--variant x takes only --count, --box, --seed, --out, --force and --quiet")
+    check_output(arguments.out, arguments.force)
+    started = time.perf_counter()
+    seed = int(np.random.SeedSequence().entropy) if arguments.seed is None else arguments.seed
+    dataset = generate_x_dataset(arguments.count, arguments.box, seed, progress=not arguments.quiet)
+    metadata = save_dataset(arguments.out, dataset)
+    print(f"wrote {len(dataset)} X-Sudoku puzzles ({dataset.side}x{dataset.side}) to {arguments.out} in "
+          f"{time.perf_counter() - started:.1f} s; seed {seed}; givens mean {metadata['givens_realised']['mean']:.2f}")
     return 0
 
 

@@ -200,7 +200,8 @@ class Run:
         np.random.seed(seed % 2**32)
         random.seed(seed)
         config = initial_config(self.settings.model, self.task, self.settings.max_iter, self.settings.truth,
-                                self.settings.aux, self.settings.group)
+                                self.settings.aux, self.settings.group, self.settings.soft_groups,
+                                self.settings.soft_tau, self.settings.soft_strength)
         layer = build_layer(config).to(self.device)
         phase = "plain" if self.settings.model == "symsatnet-auto" else "fixed"
         return RunState(layer, self.new_optimizer(layer), phase=phase)
@@ -267,7 +268,10 @@ class Run:
             outputs = model(inputs, given)
             losses = example_losses(outputs, targets, given)
             state.optimizer.zero_grad(set_to_none=True)
-            (losses.sum() * weight).backward()
+            loss = losses.sum() * weight
+            if hasattr(layer, "regularizer"):  # SoftSymSATNet's prior, per example (as the loss) and bit
+                loss = loss + layer.regularizer() / (len(train) * layer.n)
+            loss.backward()
             state.optimizer.step()
             if counted:
                 _, cells_right, cells, boards_right = score(outputs, train, indices, self.task.values)
@@ -347,6 +351,8 @@ class Run:
                 row.update(self.evaluate_layer(state.layer, splits.val, "val"))
             row.update(self.evaluate_layer(state.layer, splits.test, "test"))
             row.update(seconds=round(seconds, 3), eval_seconds=round(time.perf_counter() - started, 3))
+            if hasattr(state.layer, "symmetry_levels"):  # log.jsonl keeps them; log.csv ignores them
+                row["symmetry_levels"] = state.layer.symmetry_levels()
             state.history.append(row)
             self.log(_epoch_line(row, settings.epochs))
             if state.phase == "plain" and state.epoch >= settings.auto_epochs:
@@ -367,6 +373,9 @@ def _epoch_line(row: dict[str, Any], epochs: int) -> str:
         parts.append(f"val board {row['val_board_acc']:.3f}")
     parts += [f"test board {row['test_board_acc']:.3f} cell {row['test_cell_acc']:.3f}",
               f"{row['seconds']:.1f}+{row['eval_seconds']:.1f} s"]
+    if row.get("symmetry_levels"):
+        parts.append("residuals " + " ".join(f"{name} {level['residual']:.3f}"
+                                             for name, level in row["symmetry_levels"].items()))
     return "  ".join(parts)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from symsatnet import CSATNet, SATNet, SymSATNet
+from symsatnet.soft import SoftSymSATNet
 from symsatnet.layers import SATNET_KERNELS
 from symsatnet.symmetric import KERNELS as SYMSATNET_KERNELS
 from symsatnet.symmetric import TRUTH_MODES
@@ -19,12 +20,13 @@ from symsatnet.groups import parse_group
 
 from .tasks import Task
 
-MODELS = ("satnet-plain", "satnet-300aux", "symsatnet", "symsatnet-auto")
+MODELS = ("satnet-plain", "satnet-300aux", "symsatnet", "symsatnet-auto", "symsatnet-soft")
 # Published learning rates (docs/design.md, "Experiments and tests").
-DEFAULT_LR = {"satnet-plain": 2e-3, "satnet-300aux": 2e-3, "symsatnet": 4e-2, "symsatnet-auto": 2e-3}
+DEFAULT_LR = {"satnet-plain": 2e-3, "satnet-300aux": 2e-3, "symsatnet": 4e-2, "symsatnet-auto": 2e-3,
+              "symsatnet-soft": 4e-2}
 # Published numbers of auxiliary variables; --aux changes them (an extension: auxiliary
 # variables let the relaxation express rules on more than two variables at a time).
-DEFAULT_AUX = {"satnet-plain": 0, "satnet-300aux": 300, "symsatnet": 0, "symsatnet-auto": 0}
+DEFAULT_AUX = {"satnet-plain": 0, "satnet-300aux": 300, "symsatnet": 0, "symsatnet-auto": 0, "symsatnet-soft": 0}
 #: --kernel values: a model takes those of its layers (SymSATNet-Auto those of both its
 #: plain SATNet phase and its tied SymSATNet phase). Kernels change speed, not results.
 KERNELS = tuple(dict.fromkeys(SYMSATNET_KERNELS + SATNET_KERNELS))
@@ -33,6 +35,7 @@ MODEL_KERNELS = {
     "satnet-300aux": SATNET_KERNELS,
     "symsatnet": SYMSATNET_KERNELS,
     "symsatnet-auto": KERNELS,
+    "symsatnet-soft": SoftSymSATNet.kernels,
 }
 # Epochs of plain training before SymSATNet-Auto looks for its group.
 DEFAULT_AUTO_EPOCHS = {"sudoku": 10, "cube": 20}
@@ -48,7 +51,7 @@ DEFAULT_TRUTH = "tied"
 
 def initial_config(
     model: str, task: Task, max_iter: int, truth: str = DEFAULT_TRUTH, aux: int | None = None,
-    group: str | None = None,
+    group: str | None = None, soft_groups: str | None = None, soft_tau: float = 1e-3, soft_strength: float = 1.0,
 ) -> dict[str, Any]:
     """Layer config of ``model`` at the start of training (``aux`` None: the published number;
     ``group`` None: the task's symmetry group, else a group expression for SymSATNet).
@@ -69,6 +72,10 @@ def initial_config(
         return {"layer": "SATNet", "n": task.n, "m": task.n + 1 + aux, "aux": aux, **settings}
     if model == "satnet-300aux":
         return {"layer": "SATNet", "n": task.n, "m": 600, "aux": aux, **settings}
+    if model == "symsatnet-soft":
+        groups = {name: repr(group) for name, group in task.symmetry_types(soft_groups).items()}
+        return {"layer": "SoftSymSATNet", "n": task.n, "aux": aux, "groups": groups,
+                "tau": soft_tau, "strength": soft_strength, **settings}
     chosen = task.group() if group is None else parse_group(group)
     if chosen.degree != task.n:
         raise ValueError(f"the group acts on {chosen.degree} points, the task has {task.n} variables")
@@ -98,6 +105,12 @@ def build_layer(config: dict[str, Any]) -> nn.Module:
         # Configs written before the truth option existed had the published free row.
         truth = config.get("truth", "free")
         return SymSATNet(config["n"], parse_group(config["group"]), aux=config["aux"], truth=truth, **solver)
+    if kind == "SoftSymSATNet":
+        groups = {name: parse_group(expression) for name, expression in config["groups"].items()}
+        tie = None if config.get("tie") is None else parse_group(config["tie"])
+        return SoftSymSATNet(config["n"], groups, aux=config["aux"], tie=tie, tau=config["tau"],
+                             strength=config.get("strength", 1.0),
+                             residual_scale=config.get("residual_scale", 0.01), **solver)
     raise ValueError(f"unknown layer kind {kind!r} in the model description")
 
 
@@ -117,6 +130,8 @@ def layer_config(layer: nn.Module) -> dict[str, Any]:
     if isinstance(layer, SymSATNet):
         config["group"] = repr(layer.group)
         config["truth"] = layer.truth_mode
+    if isinstance(layer, SoftSymSATNet):
+        config.update({key: value for key, value in layer._config().items() if key not in config})
     return config
 
 

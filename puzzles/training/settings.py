@@ -72,6 +72,11 @@ class Settings:
     # solved 0.999 of the test boards before any further training.
     discover_rtol: float = 0.5
     discover_max_err: float = 0.5
+    # SymSATNet-Soft: comma-separated symmetry types (Task.symmetry_types; None = all) and
+    # the residual scale of its prior (symsatnet.soft.SoftSymSATNet's tau).
+    soft_groups: Optional[str] = None
+    soft_tau: float = 1e-3
+    soft_strength: float = 1.0
     eval_batch: int = 100
     progress: bool = True
     resume: bool = False
@@ -112,6 +117,15 @@ class Settings:
                 initial_config(settings.model, task, settings.max_iter, group=settings.group)
             except ValueError as error:
                 raise TrainingError(f"--group: {error}") from None
+        if settings.model == "symsatnet-soft":
+            if not (settings.soft_tau > 0 and math.isfinite(settings.soft_tau)):
+                raise TrainingError(f"--soft-tau must be a positive number, got {settings.soft_tau}")
+            if not (settings.soft_strength >= 0 and math.isfinite(settings.soft_strength)):
+                raise TrainingError(f"--soft-strength must be a number >= 0, got {settings.soft_strength}")
+            try:
+                task.symmetry_types(settings.soft_groups)
+            except ValueError as error:
+                raise TrainingError(f"--soft-groups: {error}") from None
         _check_memory(settings, task)
         if settings.truth not in TRUTH_MODES:
             raise TrainingError(f"--truth must be one of {', '.join(TRUTH_MODES)}, got {settings.truth!r}")

@@ -60,6 +60,22 @@ class Task:
 
         return sudoku_group(self.box) if self.name == "sudoku" else cube_group()
 
+    def symmetry_types(self, names: Optional[str] = None) -> dict:
+        """Named groups for soft tying (``names``: comma-separated, None = all): the factors of
+        the Sudoku group (``puzzles.sudoku.xsudoku.SYMMETRY_TYPES``) or the cube's facelet
+        moves and colour rotations."""
+        from puzzles.sudoku.xsudoku import SYMMETRY_TYPES, sudoku_symmetry_types
+
+        known = SYMMETRY_TYPES if self.name == "sudoku" else CUBE_SYMMETRY_TYPES
+        chosen = known if names is None else tuple(name.strip() for name in names.split(",") if name.strip())
+        unknown = [name for name in chosen if name not in known]
+        if not chosen or unknown:
+            raise ValueError(f"unknown symmetry type(s) {', '.join(map(repr, unknown)) or 'none given'}; "
+                             f"choose from {', '.join(known)}")
+        if self.name == "sudoku":
+            return sudoku_symmetry_types(self.box, chosen)
+        return {name: _cube_symmetry_type(name) for name in chosen}
+
     # ---------------------------------------------------------------- data files
 
     def generate(self, count: int, seed: int, progress: bool = False):
@@ -108,6 +124,20 @@ class Task:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "box": self.box}
+
+
+CUBE_SYMMETRY_TYPES = ("facelets", "colours")
+
+
+def _cube_symmetry_type(name: str):
+    """The cube group's factor ``name`` (cube_group's facelet turns or colour rotations) on
+    the (facelet, colour) variables, the other factor trivial."""
+    from symsatnet.groups import Product, Trivial, cube_group
+
+    facelets, colours = cube_group().children
+    if name == "facelets":
+        return Product(facelets, Trivial(colours.degree))
+    return Product(Trivial(facelets.degree), colours)
 
 
 @dataclass
