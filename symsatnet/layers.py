@@ -390,6 +390,3 @@ class MixingLayer(MaxSATLayer):
         self.last_info = functional.mix(C, z, is_input, **self._solve_kwargs())
         return self.last_info.z
 
-
-#: The kernels of :class:`SATNet` (kept for compatibility; ``SATNet.kernels``).
-SATNET_KERNELS = SATNet.kernels

@@ -350,7 +350,7 @@ def handedness_blind_ceiling(puzzles: np.ndarray, solutions: np.ndarray) -> dict
     facelets of a paired corner get the cubie's two other colours in either order, right half
     the time. A yardstick for layers that cannot see handedness: the orbitals of
     ``cube_group()`` give a corner and its mirror image the same within-corner energy (see
-    tests/test_cube_data.py), so such a layer can tell them apart only from the rest of the
+    tests/puzzles/test_cube_data.py), so such a layer can tell them apart only from the rest of the
     board; on boards with a paired corner no blind completer beats 1/2.
 
     Returns ``{"count", "board", "corner_alone", "corner_paired"}``: expected board

@@ -13,9 +13,7 @@ from torch import nn
 
 from symsatnet import CSATNet, SATNet, SymSATNet
 from symsatnet.soft import SoftSymSATNet
-from symsatnet.layers import SATNET_KERNELS
-from symsatnet.symmetric import KERNELS as SYMSATNET_KERNELS
-from symsatnet.symmetric import TRUTH_MODES
+from symsatnet.symsatnet import TRUTH_MODES
 from symsatnet.groups import parse_group
 
 from .tasks import Task
@@ -29,11 +27,11 @@ DEFAULT_LR = {"satnet-plain": 2e-3, "satnet-300aux": 2e-3, "symsatnet": 4e-2, "s
 DEFAULT_AUX = {"satnet-plain": 0, "satnet-300aux": 300, "symsatnet": 0, "symsatnet-auto": 0, "symsatnet-soft": 0}
 #: --kernel values: a model takes those of its layers (SymSATNet-Auto those of both its
 #: plain SATNet phase and its tied SymSATNet phase). Kernels change speed, not results.
-KERNELS = tuple(dict.fromkeys(SYMSATNET_KERNELS + SATNET_KERNELS))
+KERNELS = tuple(dict.fromkeys(SymSATNet.kernels + SATNet.kernels))
 MODEL_KERNELS = {
-    "satnet-plain": SATNET_KERNELS,
-    "satnet-300aux": SATNET_KERNELS,
-    "symsatnet": SYMSATNET_KERNELS,
+    "satnet-plain": SATNet.kernels,
+    "satnet-300aux": SATNet.kernels,
+    "symsatnet": SymSATNet.kernels,
     "symsatnet-auto": KERNELS,
     "symsatnet-soft": SoftSymSATNet.kernels,
 }
@@ -140,11 +138,11 @@ def use_kernel(layer: nn.Module, kernel: str) -> str:
     plain phase under ``'structured'``, its tied phase under ``'clauses'``); returns the
     kernel its next forward runs."""
     if isinstance(layer, SATNet):
-        layer.kernel = kernel if kernel in SATNET_KERNELS else "auto"
-        return "dense" if layer.uses_dense() else "clauses"
+        layer.kernel = kernel if kernel in SATNet.kernels else "auto"
+        return layer.active_kernel
     if isinstance(layer, SymSATNet):
-        layer.kernel = kernel if kernel in SYMSATNET_KERNELS else "auto"
-        return "structured" if layer.uses_structured() else "dense"
+        layer.kernel = kernel if kernel in SymSATNet.kernels else "auto"
+        return layer.active_kernel
     return "dense"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-MAKEFILE = Path(__file__).resolve().parents[1] / "Makefile"
+MAKEFILE = Path(__file__).resolve().parents[2] / "Makefile"
 RUN_FILES = ("checkpoint.pt", "settings.json", "data.npz", "log.csv", "log.jsonl", "run.log")
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")

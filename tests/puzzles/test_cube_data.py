@@ -49,7 +49,7 @@ except ImportError:  # optional dependency (extra "cube"); our own legality chec
     kociemba = None
 requires_kociemba = pytest.mark.skipif(kociemba is None, reason="needs the kociemba package")
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from puzzles.sudoku import (
 from puzzles.sudoku.cli import main as sudoku_main
 from puzzles.sudoku.generate import CHUNK_SIZE
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 # "AI Escargot", a standard hard puzzle with one solution.
 ESCARGOT = "1....7.9..3..2...8..96..5....53..9...1..8...26....4...3......1..4......7..7...3.."

@@ -244,7 +244,7 @@ def test_a_new_satnet_folder_appears_whole_or_not_at_all(data_file, tmp_path, mo
 
 @pytest.fixture(scope="module")
 def trained_4x4(tmp_path_factory) -> tuple[Path, Path]:
-    """A SymSATNet trained on 4x4 Sudoku long enough for its rules (as tests/test_sudoku_decode.py)."""
+    """A SymSATNet trained on 4x4 Sudoku long enough for its rules (as tests/puzzles/test_sudoku_decode.py)."""
     folder = tmp_path_factory.mktemp("formats_run")
     out = folder / "run"
     assert train_cli.main(["sudoku", "--box", "2", "--count", "1000", "--epochs", "6", "--threads", "1",

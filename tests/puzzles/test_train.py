@@ -19,7 +19,7 @@ from puzzles.sudoku import cli as sudoku_cli
 from puzzles.training import DEFAULT_LR, Settings, corrupt_labels
 from puzzles.training.loop import LOG_COLUMNS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TINY = ["sudoku", "--box", "2", "--count", "60", "--batch", "10", "--threads", "1", "--no-progress"]
 
 
