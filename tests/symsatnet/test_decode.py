@@ -380,22 +380,19 @@ def test_bad_input_gets_clear_errors(monkeypatch):
         extract(broken)
     real_import = builtins.__import__
 
-    def no_ortools(name, *args, **kwargs):
-        if name.startswith("ortools"):
-            raise ImportError("no ortools here")
-        return real_import(name, *args, **kwargs)
+    def without(package):
+        def guarded_import(name, *args, **kwargs):
+            if name.startswith(package):
+                raise ImportError(f"no {package} here")
+            return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_ortools)
+        return guarded_import
+
+    monkeypatch.setattr(builtins, "__import__", without("ortools"))
     with pytest.raises(DecodeError, match="pip install ortools"):
         decode(layer, z, given, "exact")
     decode(layer, z, given, "exact", solver="rc2")  # RC2 does not need OR-Tools
-
-    def no_pysat(name, *args, **kwargs):
-        if name.startswith("pysat"):
-            raise ImportError("no python-sat here")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_pysat)
+    monkeypatch.setattr(builtins, "__import__", without("pysat"))
     with pytest.raises(DecodeError, match="pip install python-sat"):
         decode(layer, z, given, "exact", solver="rc2")
 
@@ -422,3 +419,16 @@ def test_orbital_rules_read_a_symsatnet():
         assert layer.space.orbital_map[i, j] == rule.orbital and rule.description == f"{i}-{j}"
     with pytest.raises(RulesError, match="SymSATNet"):
         rules_module.orbital_rules(symsatnet.CSATNet(3))
+
+
+def test_worker_processes_use_the_chosen_solver():
+    """Worker processes (processes=2) decode with RC2 too and agree with one process."""
+    layer = noisy_planted_layer(7)
+    constraints = extract_constraints(layer, one_hot_labels(3, 3, 50))
+    given = torch.zeros(4, 9, dtype=torch.bool)
+    given[1, 2] = given[2, 4] = given[3, 6] = True
+    z = given.float()
+    here = decode(layer, z, given, "exact", solver="rc2", constraints=constraints, soft_threshold=1e-9)
+    workers = decode(layer, z, given, "exact", solver="rc2", constraints=constraints, soft_threshold=1e-9,
+                     processes=2)
+    assert (workers.x == here.x).all() and workers.proved.all() and workers.energy == pytest.approx(here.energy)
