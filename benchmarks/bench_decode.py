@@ -1,15 +1,17 @@
 """Decoding a trained Sudoku/cube checkpoint on several data sets: accuracy and time per puzzle.
 
-One JSON line per (data set, method): board accuracy against the labels, the fraction of
+One JSON line per (data set, method[, solver]): board accuracy against the labels, the fraction of
 boards that satisfy the puzzle's own rules (Sudoku rules and givens; cube legality and the
 visible facelets), the fraction proved optimal, and the median / mean / 90th-percentile
 decode time per puzzle. 'exact' times are per item on one core (relaxation share included);
 'decimate' times are the wall time of the whole batch divided by its size (its items are
-solved together, one relaxation call per decision level); 'relaxation' likewise.
+solved together, one relaxation call per decision level); 'relaxation' likewise. With
+several ``--solvers``, 'exact' runs once per solver, back to back on the same puzzles.
 
 Usage:
     python benchmarks/bench_decode.py CHECKPOINT NAME=FILE.npz [NAME=FILE.npz ...]
-        [--methods relaxation,decimate,exact] [--count N] [--threads 1] [--time-limit 10]
+        [--methods relaxation,decimate,exact] [--solvers cpsat,rc2] [--count N] [--threads 1]
+        [--time-limit 10]
         [--out results.jsonl]
 
 A data set of another box size than the checkpoint's (Sudoku) is decoded with the rules
@@ -33,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from puzzles.decoding import decode_examples, rules_of_checkpoint, rules_satisfied  # noqa: E402
 from puzzles.training.checkpoint import layer_from_checkpoint, load_checkpoint  # noqa: E402
 from puzzles.training.tasks import Task  # noqa: E402
-from symsatnet.decode import decode  # noqa: E402
+from symsatnet.decode import SOLVERS  # noqa: E402
 
 
 def main() -> int:
@@ -41,12 +43,18 @@ def main() -> int:
     parser.add_argument("checkpoint")
     parser.add_argument("data", nargs="+", metavar="NAME=FILE.npz")
     parser.add_argument("--methods", default="relaxation,decimate,exact")
+    parser.add_argument("--solvers", default="cpsat",
+                        help="exact solvers, comma-separated: cpsat (OR-Tools CP-SAT), rc2 (python-sat's RC2)")
     parser.add_argument("--count", type=int, default=1000, help="first N puzzles of each file")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--max-iter", type=int, help="relaxation sweeps (default: the run's)")
     parser.add_argument("--out", help="append the JSON lines to this file too")
     args = parser.parse_args()
+    solvers = args.solvers.split(",")
+    unknown = sorted(set(solvers) - set(SOLVERS))
+    if unknown:
+        parser.error(f"unknown solver(s) {', '.join(unknown)}; choose from {', '.join(SOLVERS)}")
     torch.set_num_threads(args.threads)
     checkpoint = load_checkpoint(args.checkpoint)
     info = checkpoint["task"]
@@ -71,7 +79,9 @@ def main() -> int:
             target_layer = resize_layer(layer, box)
             target_constraints = resize_constraints(constraints, task.box, box)
         examples = target_task.encode(puzzles, solutions)
-        for method in args.methods.split(","):
+        runs = [(method, solver) for method in args.methods.split(",")
+                for solver in (solvers if method == "exact" else [None])]
+        for method, solver in runs:
             if method == "relaxation" and target_task != task:
                 continue
             began = time.perf_counter()
@@ -83,7 +93,7 @@ def main() -> int:
                 proved = np.zeros(len(puzzles), dtype=bool)
                 status = {}
             else:
-                options = {"time_limit": args.time_limit} if method == "exact" else {}
+                options = {"time_limit": args.time_limit, "solver": solver} if method == "exact" else {}
                 values, report = decode_examples(target_layer, examples, target_task, method, target_constraints,
                                                  **options)
                 seconds = report.seconds if method == "exact" else np.full(
@@ -95,7 +105,7 @@ def main() -> int:
                 "bench": "decode", "checkpoint": args.checkpoint, "layer": type(layer).__name__,
                 "data": name, "file": path, "count": len(puzzles),
                 "givens_mean": float((examples.given_cells.sum(axis=1)).mean()),
-                "method": method,
+                "method": method, "solver": solver,
                 "board_accuracy": float((values == examples.truth).all(axis=1).mean()),
                 "rules_satisfied": float(rules_satisfied(target_task, puzzles, boards).mean()),
                 "proved": float(proved.mean()),

@@ -19,6 +19,9 @@ Methods of :func:`decode`:
   linear terms and the pair terms that are not rules (``soft_threshold``), warm-started
   from the relaxation's rounding, with a per-item time limit; ``proved`` says whether the
   solver proved optimality, ``status`` whether the givens contradict the rules.
+  ``solver='rc2'`` solves the same problem as weighted partial MaxSAT with python-sat's
+  RC2 (core-guided; weights scaled to integers, see :func:`_rc2_formula`; no
+  warm start, and a time limit reached leaves the relaxation's rounding).
 * ``'decimate'`` (no external solver): fixes the most confident unknown to true, propagates
   the rules, solves the relaxation again with our kernels with everything fixed so far
   clamped, and backtracks (trying false) when propagation meets a contradiction; it stops
@@ -30,7 +33,11 @@ against the puzzle's own rules too.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
+import itertools
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -41,11 +48,14 @@ import torch
 
 from .rules import Problem, Rules, RulesError, extract
 
-__all__ = ["Constraints", "Decoded", "DecodeError", "METHODS", "decode", "extract_constraints"]
+__all__ = ["Constraints", "Decoded", "DecodeError", "METHODS", "SOLVERS", "decode", "extract_constraints"]
 
 METHODS = ("relaxation", "exact", "decimate")
-#: Install hint of the optional solver used by method='exact'.
+#: Exact solvers of method='exact': OR-Tools CP-SAT (the default) and python-sat's RC2 (MaxSAT).
+SOLVERS = ("cpsat", "rc2")
+#: Install hints of the optional solvers used by method='exact'.
 ORTOOLS_HINT = "method='exact' needs OR-Tools: pip install ortools (or pip install 'symsatnet[decode]')"
+PYSAT_HINT = "method='exact', solver='rc2' needs python-sat: pip install python-sat (or pip install 'symsatnet[sat]')"
 
 
 class DecodeError(ValueError):
@@ -253,6 +263,7 @@ def decode(
     is_input: torch.Tensor,
     method: str = "exact",
     *,
+    solver: str = "cpsat",
     constraints: Optional[Constraints] = None,
     solutions: Optional[np.ndarray] = None,
     unary: Optional[torch.Tensor] = None,
@@ -270,6 +281,8 @@ def decode(
         z: (B, n) values; given entries are rounded at 0.5.
         is_input: (B, n) mask of given entries.
         method: ``'exact'``, ``'decimate'`` or ``'relaxation'`` (see the module docstring).
+        solver: the exact solver, ``'cpsat'`` (OR-Tools CP-SAT) or ``'rc2'`` (python-sat's
+            RC2); both get the same rules and objective. Read by 'exact' only.
         constraints: the rules (:func:`extract_constraints`); built from ``solutions`` if None.
         solutions: training labels (L, n) to check the rules on when ``constraints`` is None.
         unary: optional (B, n) extra cost of setting each variable true (soft evidence).
@@ -288,8 +301,12 @@ def decode(
         unary = torch.as_tensor(unary, dtype=torch.float64)
         if unary.shape != z.shape or not torch.isfinite(unary[~is_input]).all():
             raise DecodeError(f"unary must be a finite tensor of shape {tuple(z.shape)} on the unknown entries")
-    if method == "exact":
+    if solver not in SOLVERS:
+        raise DecodeError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if method == "exact" and solver == "cpsat":
         _require_ortools()
+    elif method == "exact":
+        _require_pysat()
     rules = extract(layer)
     if method != "relaxation" and constraints is None:
         constraints = extract_constraints(rules, solutions)
@@ -309,7 +326,7 @@ def decode(
         seconds = np.full(count, relax_seconds)
     elif method == "exact":
         x, proved, status, seconds = _decode_exact(rules, constraints, values, given, rounded, unary,
-                                                   soft_threshold, time_limit, processes, progress)
+                                                   soft_threshold, time_limit, processes, progress, solver)
         seconds = seconds + relax_seconds
     else:
         x, status, seconds, nodes = _decimate(layer, constraints, values, given, relaxed, max_nodes, batch, progress)
@@ -370,6 +387,14 @@ def _require_ortools():
         raise DecodeError(ORTOOLS_HINT) from None
 
 
+def _require_pysat():
+    try:
+        import pysat.examples.rc2  # noqa: F401
+        import pysat.formula  # noqa: F401
+    except ImportError:
+        raise DecodeError(PYSAT_HINT) from None
+
+
 def _progress(iterable, total: int, enabled: bool, what: str):
     if not enabled:
         return iterable
@@ -378,17 +403,20 @@ def _progress(iterable, total: int, enabled: bool, what: str):
     return tqdm(iterable, total=total, desc=what, unit="item")
 
 
-# ----------------------------------------------------------------------------- exact (CP-SAT)
+# ---------------------------------------------------------------------- exact (CP-SAT, RC2)
 
 # Set once per worker process, so the (n, n) tables travel once, not per item.
 _SHARED: dict = {}
 
 
-def _init_exact(rules: Rules, constraints: Constraints, soft_threshold: float, time_limit: float) -> None:
-    _SHARED.update(rules=rules, constraints=constraints, soft_threshold=soft_threshold, time_limit=time_limit)
+def _init_exact(rules: Rules, constraints: Constraints, soft_threshold: float, time_limit: float,
+                solver: str = "cpsat") -> None:
+    _SHARED.update(rules=rules, constraints=constraints, soft_threshold=soft_threshold, time_limit=time_limit,
+                   solver=solver)
 
 
-def _decode_exact(rules, constraints, values, given, rounded, unary, soft_threshold, time_limit, processes, progress):
+def _decode_exact(rules, constraints, values, given, rounded, unary, soft_threshold, time_limit, processes, progress,
+                  solver="cpsat"):
     if not (time_limit > 0):
         raise DecodeError(f"time_limit must be > 0 seconds, got {time_limit!r}")
     if not 0 < soft_threshold <= 1:
@@ -398,11 +426,11 @@ def _decode_exact(rules, constraints, values, given, rounded, unary, soft_thresh
     if processes is None or processes < 1:
         raise DecodeError(f"processes must be >= 1, got {processes!r}")
     if processes == 1 or count <= 1:
-        _init_exact(rules, constraints, soft_threshold, time_limit)
+        _init_exact(rules, constraints, soft_threshold, time_limit, solver)
         results = [_solve_item(job) for job in _progress(jobs, count, progress, "exact decoding")]
     else:
         with ProcessPoolExecutor(processes, initializer=_init_exact,
-                                 initargs=(rules, constraints, soft_threshold, time_limit)) as pool:
+                                 initargs=(rules, constraints, soft_threshold, time_limit, solver)) as pool:
             results = list(_progress(pool.map(_solve_item, jobs, chunksize=8), count, progress, "exact decoding"))
     x = np.stack([result[0] for result in results]) if results else np.zeros((0, rules.n), dtype=np.int8)
     proved = np.array([result[1] for result in results], dtype=bool)
@@ -411,85 +439,254 @@ def _decode_exact(rules, constraints, values, given, rounded, unary, soft_thresh
     return x, proved, status, seconds
 
 
-def _solve_item(job):
-    """CP-SAT on one item: (x, proved, status, seconds)."""
-    from ortools.sat.python import cp_model
+@dataclass
+class _ItemModel:
+    """One item's exact problem over its free problem variables, solver-neutral.
 
-    values, given, hint, unary = job
+    ``records`` are the hard rules in the order they are read off the constraints, each one
+    of ``("exactly_one", members)``, ``("zero", a)`` (x_a = 0), ``("not_both", a, b)`` or
+    ``("sum", members, total, enforce)`` (sum = total, 0 or 1, only where x_enforce is true
+    when ``enforce`` is not None); indices are positions in ``free``. The objective is
+    ``linear @ y + sum(weight * y_a * y_b for a, b, weight in pair_terms)``.
+    """
+
+    free: np.ndarray
+    contradiction: bool
+    records: list
+    linear: np.ndarray
+    pair_terms: list
+
+
+def _item_model(values, given, unary) -> _ItemModel:
+    """The hard rules and the objective that both exact solvers get for one item."""
     rules, constraints = _SHARED["rules"], _SHARED["constraints"]
-    started = time.perf_counter()
     n = rules.n
     fixed_true = np.zeros(n, dtype=bool)
     fixed_true[given] = values[given] > 0
     free = np.flatnonzero(~given)  # auxiliaries leave the objective with their pairs
     position = np.full(n, -1)
     position[free] = np.arange(len(free))
-    model = cp_model.CpModel()
-    variables = [model.new_bool_var(f"x{i}") for i in free.tolist()]
+    records: list = []
     contradiction = False
     for group in constraints.exactly_one:
         ones = int(fixed_true[group].sum())
-        members = [variables[position[i]] for i in group.tolist() if position[i] >= 0]
+        members = [int(position[i]) for i in group.tolist() if position[i] >= 0]
         if ones > 1 or (ones == 0 and not members):
             contradiction = True
         elif ones == 1:
-            for variable in members:
-                model.add(variable == 0)
+            records += [("zero", member) for member in members]
         else:
-            model.add_exactly_one(members)
+            records.append(("exactly_one", members))
     for i, j in constraints.loose_pairs().tolist():
-        a, b = position[i], position[j]
+        a, b = int(position[i]), int(position[j])
         if fixed_true[i] and fixed_true[j]:
             contradiction = True
         elif fixed_true[i] and b >= 0:
-            model.add(variables[b] == 0)
+            records.append(("zero", b))
         elif fixed_true[j] and a >= 0:
-            model.add(variables[a] == 0)
+            records.append(("zero", a))
         elif a >= 0 and b >= 0:
-            model.add_bool_or([variables[a].Not(), variables[b].Not()])
+            records.append(("not_both", a, b))
     for i, group in constraints.conditional:
         ones = int(fixed_true[group].sum())
-        members = [variables[position[j]] for j in group.tolist() if position[j] >= 0]
+        members = [int(position[j]) for j in group.tolist() if position[j] >= 0]
         if position[i] < 0:  # a given antecedent: the rule holds or not, whatever the solver does
             if fixed_true[i]:
                 if ones > 1 or (ones == 0 and not members):
                     contradiction = True
                 elif members:
-                    model.add(sum(members) == 1 - ones)
+                    records.append(("sum", members, 1 - ones, None))
         elif ones > 1 or (ones == 0 and not members):
-            model.add(variables[position[i]] == 0)
+            records.append(("zero", int(position[i])))
         elif members:
-            model.add(sum(members) == 1 - ones).only_enforce_if(variables[position[i]])
-    if contradiction:
-        return hint.astype(np.int8), False, "infeasible", time.perf_counter() - started
+            records.append(("sum", members, 1 - ones, int(position[i])))
     # The energy's linear terms with the given entries folded in: a_i + sum_{given true j} b_ij.
     linear = rules.linear[free] + rules.pairs[np.ix_(free, np.flatnonzero(fixed_true))].sum(axis=1)
     if unary is not None:
         linear = linear + unary[free]
-    objective = [float(weight) * variable for weight, variable in zip(linear.tolist(), variables)]
-    if _SHARED["soft_threshold"] < 1:
+    pair_terms = []
+    if not contradiction and _SHARED["soft_threshold"] < 1:
         problem = rules.clamp(values.astype(np.float64), given, unary)
         index_of_free = np.searchsorted(problem.free, free)
-        objective += _soft_pair_terms(model, problem, index_of_free, variables, constraints, free)
+        pair_terms = _soft_pair_terms(problem, index_of_free, constraints, free)
+    return _ItemModel(free, contradiction, records, linear, pair_terms)
+
+
+def _solve_item(job):
+    """One item with the chosen exact solver: (x, proved, status, seconds)."""
+    values, given, hint, unary = job
+    started = time.perf_counter()
+    with _cyclic_gc_paused():
+        item = _item_model(values, given, unary)
+        if item.contradiction:
+            return hint.astype(np.int8), False, "infeasible", time.perf_counter() - started
+        solve = _solve_cpsat if _SHARED["solver"] == "cpsat" else _solve_rc2
+        free_values, proved, status = solve(item, hint)
+    seconds = time.perf_counter() - started
+    if free_values is None:
+        return hint.astype(np.int8), False, status, seconds
+    x = np.where(given, values, 0).astype(np.int8)
+    x[item.free] = free_values
+    return x, proved, status, seconds
+
+
+def _solve_cpsat(item: _ItemModel, hint):
+    """CP-SAT on one item: (free values or None, proved, status)."""
+    from ortools.sat.python import cp_model
+
+    model = cp_model.CpModel()
+    variables = [model.new_bool_var(f"x{i}") for i in item.free.tolist()]
+    for record in item.records:
+        kind = record[0]
+        if kind == "exactly_one":
+            model.add_exactly_one([variables[a] for a in record[1]])
+        elif kind == "zero":
+            model.add(variables[record[1]] == 0)
+        elif kind == "not_both":
+            model.add_bool_or([variables[record[1]].Not(), variables[record[2]].Not()])
+        else:
+            _, members, total, enforce = record
+            constraint = model.add(sum(variables[a] for a in members) == total)
+            if enforce is not None:
+                constraint.only_enforce_if(variables[enforce])
+    objective = [float(weight) * variable for weight, variable in zip(item.linear.tolist(), variables)]
+    for a, b, weight in item.pair_terms:  # a product variable each
+        product = model.new_bool_var("")
+        if weight > 0:
+            model.add_bool_or([variables[a].Not(), variables[b].Not(), product])
+        else:
+            model.add_implication(product, variables[a])
+            model.add_implication(product, variables[b])
+        objective.append(weight * product)
     model.minimize(sum(objective))
-    for i, variable in zip(free.tolist(), variables):
+    for i, variable in zip(item.free.tolist(), variables):
         model.add_hint(variable, int(hint[i]))
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.max_time_in_seconds = float(_SHARED["time_limit"])
     status = solver.solve(model)
-    seconds = time.perf_counter() - started
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        x = np.where(given, values, 0).astype(np.int8)
-        x[free] = [solver.value(variable) for variable in variables]
-        return x, status == cp_model.OPTIMAL, "optimal" if status == cp_model.OPTIMAL else "feasible", seconds
-    if status == cp_model.INFEASIBLE:
-        return hint.astype(np.int8), False, "infeasible", seconds
-    return hint.astype(np.int8), False, "unknown", seconds
+        found = np.array([solver.value(variable) for variable in variables], dtype=np.int8)
+        return found, status == cp_model.OPTIMAL, "optimal" if status == cp_model.OPTIMAL else "feasible"
+    return None, False, "infeasible" if status == cp_model.INFEASIBLE else "unknown"
 
 
-def _soft_pair_terms(model, problem: Problem, index_of_free, variables, constraints: Constraints, free):
-    """Objective terms of the strong non-rule pairs (a product variable each)."""
+#: Integer resolution of the weights handed to RC2: the largest |weight| of an item maps to
+#: this many units (see :func:`_rc2_formula`).
+RC2_RESOLUTION = 10**6
+
+
+def _rc2_formula(item: _ItemModel):
+    """The item as weighted partial MaxSAT: (WCNF, scale).
+
+    Free position a is variable a + 1. Hard clauses: an exactly-one group is one clause
+    "at least one" plus "not both" for each pair; ``sum`` records likewise with the
+    literal ``-x_enforce`` added to each clause (x_enforce -> exactly one / none). Soft
+    clauses carry the objective: a cost ``w y_a`` (w > 0) is the clause ``-y_a`` of weight
+    w, a reward (w < 0) the clause ``y_a`` of weight |w| (the constant w is dropped: it
+    does not move the optimum); a pair penalty is ``-y_a -y_b``, a pair reward a product
+    variable p with hard p -> y_a, p -> y_b and the soft clause ``p``. MaxSAT weights are
+    integers: every weight is multiplied by ``scale = RC2_RESOLUTION / max |weight|`` and
+    rounded, so each term is off by at most 0.5 / scale and RC2's optimum is optimal for
+    the true weights up to (number of objective terms) / scale.
+    """
+    from pysat.formula import WCNF
+
+    hard: list[list[int]] = []  # plain lists: WCNF.append's per-clause bookkeeping is slower
+    for record in item.records:
+        kind = record[0]
+        if kind == "zero":
+            hard.append([-(record[1] + 1)])
+        elif kind == "not_both":
+            hard.append([-(record[1] + 1), -(record[2] + 1)])
+        else:
+            members, total = record[1], 1
+            condition: list[int] = []
+            if kind == "sum":
+                _, members, total, enforce = record
+                condition = [] if enforce is None else [-(enforce + 1)]
+            literals = [a + 1 for a in members]
+            if total == 1:
+                hard.append(condition + literals)
+                hard += [condition + [-p, -q] for p, q in itertools.combinations(literals, 2)]
+            else:
+                hard += [condition + [-p] for p in literals]
+    weights = [abs(float(weight)) for weight in item.linear.tolist()] + [abs(w) for _, _, w in item.pair_terms]
+    largest = max(weights, default=0.0)
+    scale = RC2_RESOLUTION / largest if largest > 0 else 1.0
+    soft: list[list[int]] = []
+    soft_weights: list[int] = []
+    for a, weight in enumerate(item.linear.tolist()):
+        units = int(round(weight * scale))
+        if units:
+            soft.append([-(a + 1)] if units > 0 else [a + 1])
+            soft_weights.append(abs(units))
+    top = len(item.free)
+    for a, b, weight in item.pair_terms:
+        units = int(round(weight * scale))
+        if units > 0:
+            soft.append([-(a + 1), -(b + 1)])
+            soft_weights.append(units)
+        elif units < 0:
+            top += 1
+            hard += [[-top, a + 1], [-top, b + 1]]
+            soft.append([top])
+            soft_weights.append(-units)
+    formula = WCNF()
+    formula.hard, formula.soft, formula.wght, formula.nv = hard, soft, soft_weights, top
+    formula.topw = sum(soft_weights) + 1
+    return formula, scale
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused():
+    """Pause Python's cyclic garbage collector (restored on exit).
+
+    One item's model is built from some 10^4 small Python objects (RC2's clauses above
+    all); allocating them now and then triggers a full collection that walks every object
+    of the process (torch's included) and lands on one item: 9x9 items of 100-160 ms
+    instead of ~13 ms with RC2 here, and a mean per item some 20% higher. The models hold
+    no reference cycles that need collecting before the item is done.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _solve_rc2(item: _ItemModel, hint):
+    """python-sat's RC2 on one item: (free values or None, proved, status).
+
+    Plain RC2 with Glucose 3 (its default oracle): on 9x9 Sudoku it was 3-4x faster than
+    RC2Stratified and 1.3x faster than with AtMost1 detection, core exhaustion and
+    minimisation switched on. RC2 is core-guided: it meets an assignment only when it has
+    proved it optimal, so a time limit reached leaves nothing better than the relaxation's
+    rounding ('unknown'); it takes no warm start.
+    """
+    from pysat.examples.rc2 import RC2
+
+    formula, _ = _rc2_formula(item)
+    with RC2(formula, solver="g3") as solver:
+        timer = threading.Timer(float(_SHARED["time_limit"]), solver.interrupt)
+        timer.start()
+        try:
+            model = solver.compute(expect_interrupt=True)
+        finally:
+            timer.cancel()
+        interrupted = solver.interrupted
+    if model is None:
+        return None, False, "unknown" if interrupted else "infeasible"
+    truth = np.zeros(len(item.free) + 1, dtype=bool)
+    chosen = [literal for literal in model if 0 < literal <= len(item.free)]
+    truth[chosen] = True
+    return truth[1:].astype(np.int8), True, "optimal"
+
+
+def _soft_pair_terms(problem: Problem, index_of_free, constraints: Constraints, free) -> list:
+    """(a, b, weight) of the strong non-rule pairs, a and b positions in ``free``."""
     threshold = _SHARED["soft_threshold"]
     pairs = problem.pairs[np.ix_(index_of_free, index_of_free)]
     largest = float(np.abs(pairs).max()) if pairs.size else 0.0
@@ -498,17 +695,7 @@ def _soft_pair_terms(model, problem: Problem, index_of_free, variables, constrai
     upper = np.triu(pairs, 1)
     forbidden = constraints.adjacency()[np.ix_(free, free)]
     rows, columns = np.nonzero((np.abs(upper) >= threshold * largest) & ~forbidden)
-    terms = []
-    for a, b in zip(rows.tolist(), columns.tolist()):
-        weight = float(upper[a, b])
-        product = model.new_bool_var("")
-        if weight > 0:
-            model.add_bool_or([variables[a].Not(), variables[b].Not(), product])
-        else:
-            model.add_implication(product, variables[a])
-            model.add_implication(product, variables[b])
-        terms.append(weight * product)
-    return terms
+    return [(a, b, float(upper[a, b])) for a, b in zip(rows.tolist(), columns.tolist())]
 
 
 # ------------------------------------------------------------------------ decimate (no solver)

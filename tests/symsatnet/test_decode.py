@@ -190,8 +190,11 @@ def test_constraints_of_a_planted_layer_are_its_groups():
         extract_constraints(layer, np.zeros((3, 4)))
 
 
-@pytest.mark.parametrize("method", ["exact", "decimate"])
-def test_decoding_a_planted_problem_reaches_the_brute_force_optimum(method):
+EXACT_AND_DECIMATE = [("exact", "cpsat"), ("exact", "rc2"), ("decimate", "cpsat")]
+
+
+@pytest.mark.parametrize("method, solver", EXACT_AND_DECIMATE)
+def test_decoding_a_planted_problem_reaches_the_brute_force_optimum(method, solver):
     rng = np.random.default_rng(5)
     layer = planted_layer()
     with torch.no_grad():  # unequal rewards, so the optimum is unique
@@ -203,7 +206,7 @@ def test_decoding_a_planted_problem_reaches_the_brute_force_optimum(method):
     given[1, 0] = given[2, 4] = given[3, 8] = True
     z = torch.zeros(4, 9)
     z[1, 0] = z[2, 4] = z[3, 8] = 1
-    result = decode(layer, z, given, method, constraints=constraints)
+    result = decode(layer, z, given, method, solver=solver, constraints=constraints)
     groups = constraints.exactly_one
     for b in range(4):
         problem = rules.clamp(z[b].numpy(), given[b].numpy())
@@ -223,8 +226,8 @@ def test_decoding_a_planted_problem_reaches_the_brute_force_optimum(method):
 CONDITIONAL = ((0, np.array([3])), (1, np.array([7, 8])), (4, np.array([6])))
 
 
-@pytest.mark.parametrize("method", ["exact", "decimate"])
-def test_conditional_rules_are_kept_and_the_optimum_under_them_is_found(method):
+@pytest.mark.parametrize("method, solver", EXACT_AND_DECIMATE)
+def test_conditional_rules_are_kept_and_the_optimum_under_them_is_found(method, solver):
     """'if x_i then exactly one of the group': the planted energy alone would break them."""
     rng = np.random.default_rng(3)
     layer = planted_layer()
@@ -242,9 +245,9 @@ def test_conditional_rules_are_kept_and_the_optimum_under_them_is_found(method):
     given[1, 0] = given[2, 1] = True
     z = torch.zeros(3, 9)
     z[1, 0] = z[2, 1] = 1
-    unconstrained = decode(layer, z, given, method, constraints=plain)
+    unconstrained = decode(layer, z, given, method, solver=solver, constraints=plain)
     assert (constraints.violations(unconstrained.x) > 0).any()  # so the rules have work to do
-    result = decode(layer, z, given, method, constraints=constraints)
+    result = decode(layer, z, given, method, solver=solver, constraints=constraints)
     assert (constraints.violations(result.x) == 0).all() and result.consistent.all()
     if method == "exact":
         for b in range(3):
@@ -273,9 +276,82 @@ def test_contradicting_givens_are_flagged_not_crashed():
     z[0, :2] = 1
     given = torch.zeros(1, 9, dtype=torch.bool)
     given[0, :2] = True  # two trues in one exactly-one group
-    for method in ("exact", "decimate"):
-        result = decode(layer, z, given, method, constraints=constraints)
+    for method, solver in EXACT_AND_DECIMATE:
+        result = decode(layer, z, given, method, solver=solver, constraints=constraints)
         assert result.status == ["infeasible"] and not result.consistent[0] and not result.proved[0]
+
+
+@pytest.mark.parametrize("solver", decoding.SOLVERS)
+def test_a_contradiction_only_the_solver_finds_is_flagged(solver):
+    """No rule is broken by the givens alone: x_3 = 0 rules out each of 0, 1, 2 through its
+    conditional rule, and then their exactly-one group cannot hold."""
+    layer = planted_layer()
+    plain = extract_constraints(layer, one_hot_labels(3, 3, 50))
+    constraints = Constraints(plain.n, plain.at_most_one, plain.exactly_one, plain.strength, plain.labels,
+                              plain.refuted, tuple((i, np.array([3])) for i in range(3)))
+    given = torch.zeros(1, 9, dtype=torch.bool)
+    given[0, 3] = True
+    result = decode(layer, torch.zeros(1, 9), given, "exact", solver=solver, constraints=constraints)
+    assert result.status == ["infeasible"] and not result.proved[0]
+
+
+def noisy_planted_layer(seed: int):
+    """A planted layer with random pair terms of both signs between the groups and random
+    rewards, so the objective has soft pair penalties and rewards besides the rules."""
+    rng = np.random.default_rng(seed)
+    layer = planted_layer()
+    with torch.no_grad():
+        noise = rng.normal(scale=0.02, size=(10, 10))
+        noise = noise + noise.T
+        noise[0] = noise[:, 0] = 0
+        np.fill_diagonal(noise, 0)
+        layer.weight += torch.from_numpy(noise).float()
+        layer.weight[0, 1:] += torch.from_numpy(rng.normal(scale=0.05, size=9)).float()
+        layer.weight[1:, 0] = layer.weight[0, 1:]
+    return layer
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cpsat_and_rc2_reach_the_same_brute_force_optimum_with_soft_pairs(seed):
+    """Both exact solvers get the same objective: linear terms after clamping, soft pair
+    penalties and rewards, unary evidence; their energies equal a brute force's minimum."""
+    rng = np.random.default_rng(100 + seed)
+    layer = noisy_planted_layer(seed)
+    constraints = extract_constraints(layer, one_hot_labels(3, 3, 50))
+    rules = extract(layer)
+    off_rules = ~constraints.adjacency() & ~np.eye(9, dtype=bool)
+    assert (rules.pairs[:9, :9][off_rules] > 0).any() and (rules.pairs[:9, :9][off_rules] < 0).any()
+    given = torch.zeros(3, 9, dtype=torch.bool)
+    given[1, 2] = given[2, 4] = given[2, 6] = True
+    z = torch.zeros(3, 9)
+    z[1, 2] = z[2, 4] = 1
+    unary = torch.from_numpy(rng.normal(scale=0.1, size=(3, 9)))
+    energies = {}
+    for solver in decoding.SOLVERS:
+        result = decode(layer, z, given, "exact", solver=solver, constraints=constraints, unary=unary,
+                        soft_threshold=1e-9)
+        assert result.proved.all() and result.consistent.all()
+        energies[solver] = result.energy
+    for b in range(3):
+        problem = rules.clamp(z[b].numpy(), given[b].numpy(), unary[b].numpy())
+
+        def allowed(y, problem=problem):
+            return constraints.violations(problem.full(y)[:9]) == 0
+
+        best = brute_force_minimum(problem, allowed)
+        assert energies["cpsat"][b] == pytest.approx(best, abs=1e-5)
+        assert energies["rc2"][b] == pytest.approx(best, abs=1e-5)
+
+
+def test_rc2_formula_scales_weights_to_integers_within_the_stated_bound():
+    item = decoding._ItemModel(np.arange(3), False, [("exactly_one", [0, 1, 2])],
+                               np.array([0.5, -0.25, 1e-7]), [(0, 1, -0.3)])
+    formula, scale = decoding._rc2_formula(item)
+    assert scale == pytest.approx(decoding.RC2_RESOLUTION / 0.5)
+    assert formula.hard == [[1, 2, 3], [-1, -2], [-1, -3], [-2, -3], [-4, 1], [-4, 2]]
+    # 1e-7 is below half a unit (0.5 / scale = 2.5e-7): it rounds to 0 and leaves the objective.
+    assert formula.soft == [[-1], [2], [4]]
+    assert formula.wght == [1_000_000, 500_000, 600_000]
 
 
 def test_bad_input_gets_clear_errors(monkeypatch):
@@ -283,6 +359,8 @@ def test_bad_input_gets_clear_errors(monkeypatch):
     z, given = torch.zeros(2, 9), torch.zeros(2, 9, dtype=torch.bool)
     with pytest.raises(DecodeError, match="method must be one of"):
         decode(layer, z, given, "greedy")
+    with pytest.raises(DecodeError, match="solver must be one of"):
+        decode(layer, z, given, "exact", solver="gurobi")
     with pytest.raises(DecodeError, match="shape"):
         decode(layer, torch.zeros(2, 8), torch.zeros(2, 8, dtype=torch.bool), "relaxation")
     bad = z.clone()
@@ -302,20 +380,28 @@ def test_bad_input_gets_clear_errors(monkeypatch):
         extract(broken)
     real_import = builtins.__import__
 
-    def no_ortools(name, *args, **kwargs):
-        if name.startswith("ortools"):
-            raise ImportError("no ortools here")
-        return real_import(name, *args, **kwargs)
+    def without(package):
+        def guarded_import(name, *args, **kwargs):
+            if name.startswith(package):
+                raise ImportError(f"no {package} here")
+            return real_import(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_ortools)
+        return guarded_import
+
+    monkeypatch.setattr(builtins, "__import__", without("ortools"))
     with pytest.raises(DecodeError, match="pip install ortools"):
         decode(layer, z, given, "exact")
+    decode(layer, z, given, "exact", solver="rc2")  # RC2 does not need OR-Tools
+    monkeypatch.setattr(builtins, "__import__", without("pysat"))
+    with pytest.raises(DecodeError, match="pip install python-sat"):
+        decode(layer, z, given, "exact", solver="rc2")
 
 
-def test_a_time_limit_is_flagged():
+@pytest.mark.parametrize("solver", decoding.SOLVERS)
+def test_a_time_limit_is_flagged(solver):
     layer = planted_layer(groups=6, size=6)
     constraints = extract_constraints(layer, one_hot_labels(6, 6, 50))
-    result = decode(layer, torch.zeros(1, 36), torch.zeros(1, 36, dtype=torch.bool), "exact",
+    result = decode(layer, torch.zeros(1, 36), torch.zeros(1, 36, dtype=torch.bool), "exact", solver=solver,
                     constraints=constraints, time_limit=1e-9)
     assert result.status[0] in ("feasible", "unknown", "optimal")
     assert result.proved[0] == (result.status[0] == "optimal")
@@ -333,3 +419,16 @@ def test_orbital_rules_read_a_symsatnet():
         assert layer.space.orbital_map[i, j] == rule.orbital and rule.description == f"{i}-{j}"
     with pytest.raises(RulesError, match="SymSATNet"):
         rules_module.orbital_rules(symsatnet.CSATNet(3))
+
+
+def test_worker_processes_use_the_chosen_solver():
+    """Worker processes (processes=2) decode with RC2 too and agree with one process."""
+    layer = noisy_planted_layer(7)
+    constraints = extract_constraints(layer, one_hot_labels(3, 3, 50))
+    given = torch.zeros(4, 9, dtype=torch.bool)
+    given[1, 2] = given[2, 4] = given[3, 6] = True
+    z = given.float()
+    here = decode(layer, z, given, "exact", solver="rc2", constraints=constraints, soft_threshold=1e-9)
+    workers = decode(layer, z, given, "exact", solver="rc2", constraints=constraints, soft_threshold=1e-9,
+                     processes=2)
+    assert (workers.x == here.x).all() and workers.proved.all() and workers.energy == pytest.approx(here.energy)
