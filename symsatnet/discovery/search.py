@@ -29,6 +29,10 @@ GRAPH_MAX_DEGREE = 2048
 #: matrix the graph part alone takes ~45 s on 2 cores.
 AUTO_GRAPH_ALWAYS_DEGREE = 256
 DIAGONAL_MODES = ("include", "ignore")
+#: Largest matrix ``discover`` takes: its time grows about as n^2.5 (729 variables: a few
+#: seconds; 5000: ~10 minutes and 6 GB), so beyond this it refuses at once rather than
+#: running for minutes without output. ``max_degree`` raises it.
+DISCOVER_MAX_DEGREE = 2048
 
 # Relative projection error of an exact fit (round-off only).
 _EXACT_FIT = 1e-9
@@ -43,6 +47,7 @@ def discover(
     diagonal: str = "include",
     significance: float = DEFAULT_SIGNIFICANCE,
     max_rank: int = DEFAULT_MAX_RANK,
+    max_degree: int = DISCOVER_MAX_DEGREE,
 ) -> Discovery:
     """Find a large permutation group under which the square matrix ``M`` is nearly invariant.
 
@@ -61,6 +66,8 @@ def discover(
         diagonal: ``"include"`` or ``"ignore"`` (set C_ii to zero first; see module docs).
         significance: z-score of the test that stops a coarser group hiding real structure.
         max_rank: most Kronecker terms a product split may keep.
+        max_degree: largest n accepted (``DISCOVER_MAX_DEGREE``); larger matrices are
+            refused with a ValueError, as the search would run for many minutes.
 
     Returns:
         A :class:`Discovery`. The trivial group is returned when nothing better fits.
@@ -82,6 +89,11 @@ def discover(
     if isinstance(max_rank, bool) or not isinstance(max_rank, int) or max_rank < 1:
         raise ValueError(f"max_rank must be a positive integer, got {max_rank!r}")
     array = as_matrix(M)
+    if array.shape[0] > max_degree:
+        minutes = 10 * (array.shape[0] / 5000) ** 2.5
+        raise ValueError(f"discover handles at most max_degree={max_degree} variables, got "
+                         f"{array.shape[0]} (about {minutes:.0f} minutes of search); pass a "
+                         "larger max_degree to run it anyway")
     if method in ("graph", "both"):
         import_pynauty()  # fail before any work
         if array.shape[0] > GRAPH_MAX_DEGREE:
