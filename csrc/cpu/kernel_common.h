@@ -151,6 +151,7 @@ void run_batch(const Args& a, int64_t B) {
   }
 #endif
   at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { fn(a, b0, b1); });
+  raise_if_interrupted();
 }
 
 // The rank dimension padded with zeros to kp, contiguous.

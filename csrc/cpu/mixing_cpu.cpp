@@ -146,7 +146,7 @@ SYMSATNET_INLINE int solve_item(const Problem<T>& p, const bool* is_input, T* X,
         block_pairs[t * kBlock + s] = dot(p.weights + idx[t] * m, p.weights + idx[s] * m, m);
   }
   int sweeps = 0;
-  for (int64_t it = 0; it < p.max_iter; ++it) {
+  for (int64_t it = 0; it < p.max_iter && !stop_requested(); ++it) {
     T largest = 0, biggest_norm = 0;
     for (int64_t b0 = 0; b0 < count; b0 += kBlock) {
       const int q_count = static_cast<int>(std::min<int64_t>(kBlock, count - b0));
