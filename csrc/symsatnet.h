@@ -67,6 +67,16 @@ at::Tensor z_from_vectors(const at::Tensor& V, const at::Tensor& z, const at::Te
 bool stop_requested();
 void raise_if_interrupted();
 
+// Registers the four mixing ops of one dispatch key (csrc/cpu/mixing_cpu.cpp,
+// csrc/cuda/mixing_cuda.cu): `forward<dense>` and `adjoint<dense>`, dense (C) and S form.
+#define SYMSATNET_IMPL_MIXING(m, forward, adjoint)       \
+  do {                                                   \
+    (m).impl("mix_forward", &forward<true>);             \
+    (m).impl("smix_forward", &forward<false>);           \
+    (m).impl("mix_adjoint", &adjoint<true>);             \
+    (m).impl("smix_adjoint", &adjoint<false>);           \
+  } while (false)
+
 // Raises unless the square matrix `block` is symmetric up to the rounding of its dtype
 // (relative to its largest entry); `what` names it and `symbol` writes it in the message.
 void check_symmetric(const at::Tensor& block, const char* what, const char* symbol);

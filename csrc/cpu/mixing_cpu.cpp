@@ -325,8 +325,5 @@ template at::Tensor adjoint_cpu<false>(const at::Tensor&, const at::Tensor&, con
 }  // namespace symsatnet
 
 TORCH_LIBRARY_IMPL(symsatnet, CPU, m) {
-  m.impl("mix_forward", &symsatnet::forward_cpu<true>);
-  m.impl("smix_forward", &symsatnet::forward_cpu<false>);
-  m.impl("mix_adjoint", &symsatnet::adjoint_cpu<true>);
-  m.impl("smix_adjoint", &symsatnet::adjoint_cpu<false>);
+  SYMSATNET_IMPL_MIXING(m, symsatnet::forward_cpu, symsatnet::adjoint_cpu);
 }
