@@ -89,16 +89,16 @@ def discover(
     if isinstance(max_rank, bool) or not isinstance(max_rank, int) or max_rank < 1:
         raise ValueError(f"max_rank must be a positive integer, got {max_rank!r}")
     array = as_matrix(M)
-    if array.shape[0] > max_degree:
-        minutes = 10 * (array.shape[0] / 5000) ** 2.5
-        raise ValueError(f"discover handles at most max_degree={max_degree} variables, got "
-                         f"{array.shape[0]} (about {minutes:.0f} minutes of search); pass a "
-                         "larger max_degree to run it anyway")
     if method in ("graph", "both"):
         import_pynauty()  # fail before any work
         if array.shape[0] > GRAPH_MAX_DEGREE:
             raise ValueError(f"method={method!r} handles at most {GRAPH_MAX_DEGREE} variables, got "
                              f"{array.shape[0]}; use method='symfind'")
+    if array.shape[0] > max_degree:
+        minutes = 10 * (array.shape[0] / 5000) ** 2.5
+        raise ValueError(f"discover handles at most max_degree={max_degree} variables, got "
+                         f"{array.shape[0]} (about {minutes:.0f} minutes of search); pass a "
+                         "larger max_degree to run it anyway")
     started = time.perf_counter()
     matrix = normalise(array, diagonal)
     n = matrix.shape[0]
