@@ -5,7 +5,10 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <pybind11/pybind11.h>
+
 #include <atomic>
+#include <chrono>
 #include <cmath>
 
 #include "symsatnet.h"
@@ -81,6 +84,38 @@ void check_symmetric(const at::Tensor& block, const char* what, const char* symb
               symbol, "^T| = ", asym);
 }
 
+namespace {
+std::atomic<bool> interrupt_pending{false};
+}  // namespace
+
+bool stop_requested() {
+  if (interrupt_pending.load(std::memory_order_relaxed)) return true;
+  // Only a thread Python knows (the one that called the op) can take the GIL without
+  // creating a thread state, and only Python's main thread ever sees a signal.
+  if (!Py_IsInitialized() || PyGILState_GetThisThreadState() == nullptr) return false;
+  using Clock = std::chrono::steady_clock;
+  thread_local Clock::time_point last_poll = Clock::now();
+  const auto now = Clock::now();
+  if (now - last_poll < std::chrono::milliseconds(50)) return false;
+  last_poll = now;
+  const PyGILState_STATE gil = PyGILState_Ensure();
+  // On -1 the handler's exception (KeyboardInterrupt) stays set on this thread until
+  // raise_if_interrupted() takes it.
+  const bool interrupted = PyErr_CheckSignals() != 0;
+  PyGILState_Release(gil);
+  if (interrupted) interrupt_pending.store(true, std::memory_order_relaxed);
+  return interrupted;
+}
+
+void raise_if_interrupted() {
+  if (!interrupt_pending.load(std::memory_order_relaxed)) return;
+  if (!Py_IsInitialized() || PyGILState_GetThisThreadState() == nullptr) return;
+  pybind11::gil_scoped_acquire gil;
+  if (!PyErr_Occurred()) return;  // the signal was seen by another thread's op
+  interrupt_pending.store(false, std::memory_order_relaxed);
+  throw pybind11::error_already_set();  // pybind restores it: Python sees KeyboardInterrupt
+}
+
 at::Tensor z_from_vectors(const at::Tensor& V, const at::Tensor& z, const at::Tensor& is_input) {
   const auto cosine = -(V * V.narrow(1, 0, 1)).sum(2);
   auto z_out = at::where(is_input, z, at::arccos(cosine.clamp(-1, 1)) / M_PI);
@@ -100,9 +135,13 @@ void check_forward_args(const at::Tensor& weights, const char* name, bool square
   check_same(z, "z", weights, {B, N});
   TORCH_CHECK(V_init.size(2) >= 1, "symsatnet: the rank k must be >= 1");
   check_same(V_init, "V_init", weights, {B, N, V_init.size(2)});
-  TORCH_CHECK(at::isfinite(z).all().item<bool>(), "symsatnet: z contains NaN or inf");
-  TORCH_CHECK(((z >= 0) & (z <= 1)).all().item<bool>(),
-              "symsatnet: z must lie in [0, 1] (probabilities of truth)");
+  // Only the given entries of z are read (the others start from V_init), so only they
+  // are checked: a NaN placeholder for an unknown entry is fine.
+  const auto unread = at::logical_not(is_input);
+  TORCH_CHECK((at::isfinite(z) | unread).all().item<bool>(),
+              "symsatnet: z contains NaN or inf in a given entry");
+  TORCH_CHECK((((z >= 0) & (z <= 1)) | unread).all().item<bool>(),
+              "symsatnet: given entries of z must lie in [0, 1] (probabilities of truth)");
   TORCH_CHECK(at::isfinite(V_init).all().item<bool>(), "symsatnet: V_init contains NaN or inf");
 }
 

@@ -57,6 +57,26 @@ at::Tensor adjoint_cpu(const at::Tensor& weights, const at::Tensor& V, const at:
 // the truth column.
 at::Tensor z_from_vectors(const at::Tensor& V, const at::Tensor& z, const at::Tensor& is_input);
 
+// Ctrl-C during a long op (csrc/ops.cpp). Python runs signal handlers only on its main
+// thread and only between bytecodes, so a kernel that sweeps for minutes would never see
+// one: the CPU sweep loops call stop_requested() between sweeps (cheap: the calling
+// Python thread polls PyErr_CheckSignals at most every 50 ms, other threads read a flag)
+// and stop early; the batch driver then calls raise_if_interrupted(), which throws the
+// pending KeyboardInterrupt. Without a signal nothing changes, so results are bitwise
+// the same. The flag is process-wide: a Ctrl-C stops every CPU op running at that moment.
+bool stop_requested();
+void raise_if_interrupted();
+
+// Registers the four mixing ops of one dispatch key (csrc/cpu/mixing_cpu.cpp,
+// csrc/cuda/mixing_cuda.cu): `forward<dense>` and `adjoint<dense>`, dense (C) and S form.
+#define SYMSATNET_IMPL_MIXING(m, forward, adjoint)       \
+  do {                                                   \
+    (m).impl("mix_forward", &forward<true>);             \
+    (m).impl("smix_forward", &forward<false>);           \
+    (m).impl("mix_adjoint", &adjoint<true>);             \
+    (m).impl("smix_adjoint", &adjoint<false>);           \
+  } while (false)
+
 // Raises unless the square matrix `block` is symmetric up to the rounding of its dtype
 // (relative to its largest entry); `what` names it and `symbol` writes it in the message.
 void check_symmetric(const at::Tensor& block, const char* what, const char* symbol);

@@ -2,7 +2,7 @@
 
     symsatnet discover INPUT [--method auto|symfind|graph|both] [--rtol R] [--max-err E]
                              [--n N] [--full] [--key KEY] [--ignore-diagonal]
-                             [--json] [--orbitals OUT.npy]
+                             [--json] [--orbitals OUT.npy] [--max-degree N]
 
 ``discover`` finds a permutation group under which a matrix is nearly invariant
 (:func:`symsatnet.discovery.discover`) and prints its expression, number of parameters,
@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                "matrix or state dict (rows/columns 1..n are analysed). Exit status 1 for unusable input.")
     find.add_argument("input", metavar="INPUT", help=".npy matrix or .pt checkpoint / tensor")
     find.add_argument("--method", choices=discovery.METHODS, default="auto",
-                      help="auto (default): symfind, and graph as well when symfind finds nothing; "
+                      help="auto (default): symfind, and graph as well on small matrices or when "
+                           "symfind finds nothing; "
                            "symfind: natural index order, structured expression; "
                            "graph: any order, needs pynauty; both")
     find.add_argument("--rtol", type=_positive_float, default=discovery.DEFAULT_RTOL,
@@ -198,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "path (a new file)")
     find.add_argument("--force", action="store_true", help="replace an existing --orbitals file")
     find.add_argument("--limit", type=_positive_int, default=8, help="candidates to show (default 8)")
+    find.add_argument("--max-degree", type=_positive_int, default=discovery.DISCOVER_MAX_DEGREE,
+                      help="largest matrix searched; larger ones are refused at once (default "
+                           f"{discovery.DISCOVER_MAX_DEGREE}; the time grows about as n^2.5)")
     return parser
 
 
@@ -232,7 +236,7 @@ def _discover(args: argparse.Namespace) -> int:
     diagonal = "ignore" if args.ignore_diagonal or from_clauses else "include"
     try:
         result = discovery.discover(matrix, rtol=args.rtol, max_err=args.max_err, method=args.method,
-                                    diagonal=diagonal)
+                                    diagonal=diagonal, max_degree=args.max_degree)
     except ValueError as error:
         raise InputError(f"{args.input}: {error}") from None
     if args.orbitals:

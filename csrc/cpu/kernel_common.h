@@ -151,6 +151,7 @@ void run_batch(const Args& a, int64_t B) {
   }
 #endif
   at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) { fn(a, b0, b1); });
+  raise_if_interrupted();
 }
 
 // The rank dimension padded with zeros to kp, contiguous.
@@ -173,22 +174,30 @@ struct BatchArrays {
   T* U = nullptr;                  // (B, N, kp), adjoint (and pairings)
 };
 
+// What the host side of every call (forward, adjoint) holds: the mask and the order made
+// contiguous, and the sizes B, N, k and the padded rank kp.
+struct CallShape {
+  at::Tensor is_input, order;
+  int64_t B, N, k, kp;
+
+  // `vectors` is (B, N, k): V_init forward, V adjoint (shapes checked by csrc/ops.cpp).
+  CallShape(const at::Tensor& vectors, const at::Tensor& is_input_in, const at::Tensor& order_in)
+      : is_input(is_input_in.contiguous()),
+        order(order_in.contiguous()),
+        B(vectors.size(0)),
+        N(vectors.size(1)),
+        k(vectors.size(2)),
+        kp(padded_rank(vectors.size(2))) {}
+};
+
 // Host side of a forward call: the state inputs made contiguous and the outputs
 // allocated (V with the padded rank); finish() returns what the forward ops return.
-struct ForwardCall {
-  at::Tensor z, is_input, V_init, order, V, gnorm, sweeps;
-  int64_t B, N, k, kp;
+struct ForwardCall : CallShape {
+  at::Tensor z, V_init, V, gnorm, sweeps;
 
   ForwardCall(const at::Tensor& z_in, const at::Tensor& is_input_in, const at::Tensor& V_init_in,
               const at::Tensor& order_in, const at::TensorOptions& options)
-      : z(z_in.contiguous()),
-        is_input(is_input_in.contiguous()),
-        V_init(V_init_in.contiguous()),
-        order(order_in.contiguous()),
-        B(z_in.size(0)),
-        N(z_in.size(1)),
-        k(V_init_in.size(2)),
-        kp(padded_rank(V_init_in.size(2))) {
+      : CallShape(V_init_in, is_input_in, order_in), z(z_in.contiguous()), V_init(V_init_in.contiguous()) {
     V = at::zeros({B, N, kp}, options);
     gnorm = at::zeros({B, N}, options);
     sweeps = at::zeros({B}, options.dtype(at::kInt));
@@ -212,19 +221,12 @@ struct ForwardCall {
 
 // Host side of an adjoint call: V and W padded to kp, U allocated; finish() returns U
 // without the padding.
-struct AdjointCall {
-  at::Tensor V, gnorm, is_input, W, order, U;
-  int64_t B, N, k, kp;
+struct AdjointCall : CallShape {
+  at::Tensor V, gnorm, W, U;
 
   AdjointCall(const at::Tensor& V_in, const at::Tensor& gnorm_in, const at::Tensor& is_input_in,
               const at::Tensor& W_in, const at::Tensor& order_in, const at::TensorOptions& options)
-      : gnorm(gnorm_in.contiguous()),
-        is_input(is_input_in.contiguous()),
-        order(order_in.contiguous()),
-        B(V_in.size(0)),
-        N(V_in.size(1)),
-        k(V_in.size(2)),
-        kp(padded_rank(V_in.size(2))) {
+      : CallShape(V_in, is_input_in, order_in), gnorm(gnorm_in.contiguous()) {
     V = pad_rank(V_in, kp);
     W = pad_rank(W_in, kp);
     U = at::zeros({B, N, kp}, options);

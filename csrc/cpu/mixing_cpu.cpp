@@ -146,7 +146,7 @@ SYMSATNET_INLINE int solve_item(const Problem<T>& p, const bool* is_input, T* X,
         block_pairs[t * kBlock + s] = dot(p.weights + idx[t] * m, p.weights + idx[s] * m, m);
   }
   int sweeps = 0;
-  for (int64_t it = 0; it < p.max_iter; ++it) {
+  for (int64_t it = 0; it < p.max_iter && !stop_requested(); ++it) {
     T largest = 0, biggest_norm = 0;
     for (int64_t b0 = 0; b0 < count; b0 += kBlock) {
       const int q_count = static_cast<int>(std::min<int64_t>(kBlock, count - b0));
@@ -325,8 +325,5 @@ template at::Tensor adjoint_cpu<false>(const at::Tensor&, const at::Tensor&, con
 }  // namespace symsatnet
 
 TORCH_LIBRARY_IMPL(symsatnet, CPU, m) {
-  m.impl("mix_forward", &symsatnet::forward_cpu<true>);
-  m.impl("smix_forward", &symsatnet::forward_cpu<false>);
-  m.impl("mix_adjoint", &symsatnet::adjoint_cpu<true>);
-  m.impl("smix_adjoint", &symsatnet::adjoint_cpu<false>);
+  SYMSATNET_IMPL_MIXING(m, symsatnet::forward_cpu, symsatnet::adjoint_cpu);
 }

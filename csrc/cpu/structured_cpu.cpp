@@ -275,7 +275,7 @@ SYMSATNET_INLINE int solve_item(const Plan<T>& p, const bool* is_input, T* X, co
   const T* v0 = adjoint ? V : X;  // u0 = 0: the adjoint has no truth term
   const int64_t chunks = kp % L == 0 ? kp / L : 0;
   int sweeps = 0;
-  for (int64_t it = 0; it < p.max_iter; ++it) {
+  for (int64_t it = 0; it < p.max_iter && !stop_requested(); ++it) {
     if (it % kRebuildEvery == 0) rebuild<T, VB>(p, X);
     T largest = 0, biggest_norm = 0;
     for (const int64_t i : outputs) {

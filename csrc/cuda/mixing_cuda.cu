@@ -502,6 +502,24 @@ void launch_init_any(const at::Tensor& V_init, const at::Tensor& z, const at::Te
   }
 }
 
+// The sweeps of one call: on the state itself for a dense C; for the S form on the k-wide
+// projections `rows` (Omega = S^T V forward, Psi = S^T U adjoint) with the squared row
+// norms of S, written to `sq`, which the caller keeps alive past the launch.
+template <typename T, bool adjoint>
+void launch_either_sweeps(SweepArgs<T>& a, bool dense, const at::Tensor& weights,
+                          const at::Tensor& rows, at::Tensor& sq, int64_t B,
+                          cudaStream_t stream) {
+  if (dense) {
+    a.rows_global = a.state;
+    launch_sweeps<T, true, adjoint>(a, B, stream);
+    return;
+  }
+  sq = weights.square().sum(1).contiguous();
+  a.sq = sq.data_ptr<T>();
+  a.rows_global = rows.data_ptr<T>();
+  launch_sweeps<T, false, adjoint>(a, B, stream);
+}
+
 template <typename T>
 SweepArgs<T> common_args(const at::Tensor& weights, const at::Tensor& order,
                          const at::Tensor& is_input, int64_t N, int64_t k, int64_t max_iter,
@@ -567,17 +585,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> forward_cuda(
       a.state = V.data_ptr<scalar_t>();
       a.gnorm_out = gnorm.data_ptr<scalar_t>();
       a.sweeps = sweeps.data_ptr<int>();
-      if (dense) {
-        a.rows_global = a.state;
-        launch_sweeps<scalar_t, true, false>(a, B, stream);
-      } else {
+      if (!dense) {
         omega = at::empty({B, weights.size(1), k}, weights.options());
         launch_omega<scalar_t>(weights, V, omega, stream);
-        sq = weights.square().sum(1).contiguous();
-        a.sq = sq.data_ptr<scalar_t>();
-        a.rows_global = omega.data_ptr<scalar_t>();
-        launch_sweeps<scalar_t, false, false>(a, B, stream);
       }
+      launch_either_sweeps<scalar_t, false>(a, dense, weights, omega, sq, B, stream);
     });
   }
   return {V, z_from_vectors(V, z, is_input), gnorm, sweeps};
@@ -617,16 +629,8 @@ at::Tensor adjoint_cuda(const at::Tensor& weights_in, const at::Tensor& V_in,
     a.V = V.data_ptr<scalar_t>();
     a.W = W.data_ptr<scalar_t>();
     a.gnorm_in = gnorm.data_ptr<scalar_t>();
-    if (dense) {
-      a.rows_global = a.state;
-      launch_sweeps<scalar_t, true, true>(a, B, stream);
-    } else {
-      psi = at::zeros({B, weights.size(1), k}, weights.options());  // Psi = S^T U, U = 0
-      sq = weights.square().sum(1).contiguous();
-      a.sq = sq.data_ptr<scalar_t>();
-      a.rows_global = psi.data_ptr<scalar_t>();
-      launch_sweeps<scalar_t, false, true>(a, B, stream);
-    }
+    if (!dense) psi = at::zeros({B, weights.size(1), k}, weights.options());  // Psi = S^T U, U = 0
+    launch_either_sweeps<scalar_t, true>(a, dense, weights, psi, sq, B, stream);
   });
   return U;
 }
@@ -636,8 +640,5 @@ at::Tensor adjoint_cuda(const at::Tensor& weights_in, const at::Tensor& V_in,
 }  // namespace symsatnet
 
 TORCH_LIBRARY_IMPL(symsatnet, CUDA, m) {
-  m.impl("mix_forward", &symsatnet::forward_cuda<true>);
-  m.impl("smix_forward", &symsatnet::forward_cuda<false>);
-  m.impl("mix_adjoint", &symsatnet::adjoint_cuda<true>);
-  m.impl("smix_adjoint", &symsatnet::adjoint_cuda<false>);
+  SYMSATNET_IMPL_MIXING(m, symsatnet::forward_cuda, symsatnet::adjoint_cuda);
 }

@@ -26,9 +26,10 @@ Two methods (docs/design.md, "Discovery"):
     Pool the candidates of the two; when a graph candidate has the same closed orbitals as a
     symfind candidate the structured expression is kept.
 ``auto`` (the default)
-    symfind, and the graph method as well (pooled as in ``both``) when symfind finds nothing
-    but the trivial group, as with variables in an unknown order; skipped without pynauty
-    or beyond ``GRAPH_MAX_DEGREE`` variables.
+    symfind, and the graph method as well (pooled as in ``both``): on variables in an
+    unknown order symfind finds nothing or a proper subgroup. The graph part is skipped
+    without pynauty, beyond ``AUTO_GRAPH_ALWAYS_DEGREE`` variables when symfind found a
+    group, and beyond ``GRAPH_MAX_DEGREE`` variables.
 
 Normalisation (``statistics.normalise``): the matrix is symmetrised, ``(M + Mᵀ)/2``, because C is
 symmetric and closed orbitals cannot see an antisymmetric part; the diagonal is kept
@@ -105,6 +106,8 @@ from .search import (
     DEFAULT_RTOL,
     DEFAULT_SIGNIFICANCE,
     DIAGONAL_MODES,
+    DISCOVER_MAX_DEGREE,
+    AUTO_GRAPH_ALWAYS_DEGREE,
     GRAPH_MAX_DEGREE,
     METHODS,
     discover,

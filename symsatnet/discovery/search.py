@@ -23,7 +23,16 @@ METHODS = ("auto", "symfind", "graph", "both")
 #: vertices; beyond this many variables it is refused (``'graph'``, ``'both'``) or
 #: skipped (``'auto'``). 729-variable Sudoku matrices take ~10 s.
 GRAPH_MAX_DEGREE = 2048
+#: Up to this many variables ``'auto'`` runs the graph method even when symfind found a
+#: group (on shuffled variables symfind often finds a proper subgroup of the real one);
+#: above it, only when symfind found nothing, because on a noisy 729-variable Sudoku
+#: matrix the graph part alone takes ~45 s on 2 cores.
+AUTO_GRAPH_ALWAYS_DEGREE = 256
 DIAGONAL_MODES = ("include", "ignore")
+#: Largest matrix ``discover`` takes: its time grows about as n^2.5 (729 variables: a few
+#: seconds; 5000: ~10 minutes and 6 GB), so beyond this it refuses at once rather than
+#: running for minutes without output. ``max_degree`` raises it.
+DISCOVER_MAX_DEGREE = 2048
 
 # Relative projection error of an exact fit (round-off only).
 _EXACT_FIT = 1e-9
@@ -38,6 +47,7 @@ def discover(
     diagonal: str = "include",
     significance: float = DEFAULT_SIGNIFICANCE,
     max_rank: int = DEFAULT_MAX_RANK,
+    max_degree: int = DISCOVER_MAX_DEGREE,
 ) -> Discovery:
     """Find a large permutation group under which the square matrix ``M`` is nearly invariant.
 
@@ -48,12 +58,16 @@ def discover(
         max_err: largest relative projection error of the returned group.
         method: ``"symfind"`` (natural index order, structured expressions), ``"graph"``
             (any order, needs pynauty), ``"both"`` (the candidates of the two pooled) or
-            ``"auto"`` (default): symfind, and the graph method as well when symfind finds
-            nothing but the trivial group (skipped without pynauty or past
-            ``GRAPH_MAX_DEGREE`` variables).
+            ``"auto"`` (default): symfind, and the graph method as well when pynauty is
+            installed, up to ``AUTO_GRAPH_ALWAYS_DEGREE`` variables always, up to
+            ``GRAPH_MAX_DEGREE`` when symfind found nothing; the group with the fewest
+            parameters that fits wins, and a graph group with the orbitals of a symfind
+            group is dropped, so the natural-order result keeps its expression.
         diagonal: ``"include"`` or ``"ignore"`` (set C_ii to zero first; see module docs).
         significance: z-score of the test that stops a coarser group hiding real structure.
         max_rank: most Kronecker terms a product split may keep.
+        max_degree: largest n accepted (``DISCOVER_MAX_DEGREE``); larger matrices are
+            refused with a ValueError, as the search would run for many minutes.
 
     Returns:
         A :class:`Discovery`. The trivial group is returned when nothing better fits.
@@ -80,6 +94,11 @@ def discover(
         if array.shape[0] > GRAPH_MAX_DEGREE:
             raise ValueError(f"method={method!r} handles at most {GRAPH_MAX_DEGREE} variables, got "
                              f"{array.shape[0]}; use method='symfind'")
+    if array.shape[0] > max_degree:
+        minutes = 10 * (array.shape[0] / 5000) ** 2.5
+        raise ValueError(f"discover handles at most max_degree={max_degree} variables, got "
+                         f"{array.shape[0]} (about {minutes:.0f} minutes of search); pass a "
+                         "larger max_degree to run it anyway")
     started = time.perf_counter()
     matrix = normalise(array, diagonal)
     n = matrix.shape[0]
@@ -119,10 +138,13 @@ def discover(
 
 
 def _graph_wanted(candidates: list[Candidate], n: int) -> bool:
-    """Whether ``'auto'`` also runs the graph method: symfind found nothing but the trivial
-    group, pynauty is installed and the matrix is small enough."""
+    """Whether ``'auto'`` also runs the graph method: pynauty is installed and the matrix is
+    small (``AUTO_GRAPH_ALWAYS_DEGREE``), or symfind found nothing but the trivial group and
+    the matrix is within ``GRAPH_MAX_DEGREE``. On small matrices symfind finding a group is
+    no reason to skip it: on shuffled variables symfind often finds a proper subgroup."""
     best = next(c for c in candidates if c.accepted and c.consistent)
-    if not isinstance(best.group, G.Trivial) or n > GRAPH_MAX_DEGREE:
+    limit = GRAPH_MAX_DEGREE if isinstance(best.group, G.Trivial) else AUTO_GRAPH_ALWAYS_DEGREE
+    if n > limit:
         return False
     try:
         import_pynauty()

@@ -10,6 +10,9 @@ import numpy as np
 from .labels import canonical_labels, frozen, glue_labels, orbits_by_union_find, pair_orbits_by_union_find, validate_degree, validate_permutation
 
 
+#: Largest degree whose n x n orbital maps are built (8 n^2 bytes each: 2.1 GB here).
+MAX_PAIR_DEGREE = 16384
+
 class Group:
     """A permutation group on the points 0..degree-1, given as an expression.
 
@@ -71,16 +74,29 @@ class Group:
         """Point-orbit id of every point, shape (degree,), numbered by first occurrence."""
         return _cached(self, "orbits", lambda: frozen(canonical_labels(self._orbits())))
 
+    def _num_orbits(self) -> int:
+        return int(self.orbits().max()) + 1
+
     @property
     def num_orbits(self) -> int:
         """Number of point orbits."""
-        return int(self.orbits().max()) + 1
+        return self._num_orbits()
 
     def _pair_orbits(self) -> np.ndarray:
         return pair_orbits_by_union_find(self.degree, self.generators())
 
+    def _check_pair_array_size(self) -> None:
+        # An n x n int64 map needs 8 n^2 bytes (8 GB at n = 32768); refuse before numpy
+        # tries, with a message, rather than a MemoryError or minutes of swapping.
+        if self.degree > MAX_PAIR_DEGREE:
+            raise ValueError(f"{self!r}: the n x n orbital map of degree {self.degree} needs "
+                             f"{8 * self.degree**2 / 1e9:.3g} GB; at most degree {MAX_PAIR_DEGREE} "
+                             "is supported (num_orbitals has a closed form for Trivial, "
+                             "Symmetric and Cyclic)")
+
     def pair_orbits(self) -> np.ndarray:
         """Unclosed orbitals: orbit id of every pair (i, j), shape (n, n), canonical numbering."""
+        self._check_pair_array_size()
         return _cached(self, "pair_orbits", lambda: frozen(canonical_labels(self._pair_orbits())))
 
     def orbitals(self) -> np.ndarray:
@@ -88,16 +104,22 @@ class Group:
         (i, j) ~ (j, i), numbered by first occurrence in row-major order. Equal partitions give
         identical arrays."""
 
+        self._check_pair_array_size()
+
         def compute() -> np.ndarray:
             pairs = self.pair_orbits()
             return frozen(glue_labels(pairs, pairs.T))
 
         return _cached(self, "orbitals", compute)
 
+    def _num_orbitals(self) -> int:
+        return int(self.orbitals().max()) + 1
+
     @property
     def num_orbitals(self) -> int:
-        """K, the number of closed orbitals (free parameters of an invariant symmetric matrix)."""
-        return int(self.orbitals().max()) + 1
+        """K, the number of closed orbitals (free parameters of an invariant symmetric matrix).
+        Closed forms where the family has one (no n x n map), else from :meth:`orbitals`."""
+        return self._num_orbitals()
 
     # -- group theory through sympy ----------------------------------------------
 

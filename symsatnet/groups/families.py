@@ -32,6 +32,12 @@ class Trivial(Group):
     def _pair_orbits(self) -> np.ndarray:
         return np.arange(self.degree**2, dtype=np.int64).reshape(self.degree, self.degree)
 
+    def _num_orbitals(self) -> int:
+        return self.degree * (self.degree + 1) // 2
+
+    def _num_orbits(self) -> int:
+        return self.degree
+
     def order(self) -> int:
         return 1
 
@@ -63,6 +69,12 @@ class Symmetric(Group):
     def _pair_orbits(self) -> np.ndarray:
         return 1 - np.eye(self.degree, dtype=np.int64)
 
+    def _num_orbitals(self) -> int:
+        return 2 if self.degree >= 2 else 1
+
+    def _num_orbits(self) -> int:
+        return 1
+
     def order(self) -> int:
         return math.factorial(self.degree)
 
@@ -86,6 +98,12 @@ class Cyclic(Group):
     def _pair_orbits(self) -> np.ndarray:
         points = np.arange(self.degree, dtype=np.int64)
         return (points[None, :] - points[:, None]) % self.degree
+
+    def _num_orbitals(self) -> int:
+        return self.degree // 2 + 1
+
+    def _num_orbits(self) -> int:
+        return 1
 
     def order(self) -> int:
         return self.degree

@@ -33,6 +33,12 @@ def with_nan(t, value=math.nan):
     return t
 
 
+def given_nan(z, value=math.nan):
+    z = z.clone()
+    z[0, 0] = value  # column 0 is given (good())
+    return z
+
+
 CASES = [
     # (description, form, mutate(weights, z, given) -> (weights, z, given, kwargs), error, message)
     ("z is 1-D", "C", lambda w, z, g: (w, z[0], g, {}), ValueError, "z must have shape"),
@@ -44,8 +50,8 @@ CASES = [
     ("C is 3-D", "C", lambda w, z, g: (w[None], z, g, {}), ValueError, "2-D"),
     ("z above one", "C", lambda w, z, g: (w, z + 0.6, g, {}), RuntimeError, r"\[0, 1\]"),
     ("z below zero", "S", lambda w, z, g: (w, z - 0.6, g, {}), RuntimeError, r"\[0, 1\]"),
-    ("NaN in z", "C", lambda w, z, g: (w, with_nan(z), g, {}), RuntimeError, "z contains NaN"),
-    ("inf in z", "S", lambda w, z, g: (w, with_nan(z, math.inf), g, {}), RuntimeError, "z contains NaN or inf"),
+    ("NaN in a given z", "C", lambda w, z, g: (w, given_nan(z), g, {}), RuntimeError, "z contains NaN"),
+    ("inf in a given z", "S", lambda w, z, g: (w, given_nan(z, math.inf), g, {}), RuntimeError, "z contains NaN or inf"),
     ("NaN in C", "C", lambda w, z, g: (with_nan(w) + with_nan(w).T, z, g, {}), RuntimeError, "C contains NaN"),
     ("inf in S", "S", lambda w, z, g: (with_nan(w, math.inf), z, g, {}), RuntimeError, "S contains NaN"),
     ("mask has the wrong shape", "C", lambda w, z, g: (w, z, g[:, :-1], {}), ValueError, "is_input must have the shape"),
@@ -68,6 +74,19 @@ def test_functional_rejects(description, form, mutate, error, message):
     weights, z, given, kwargs = mutate(*good(form))
     with pytest.raises(error, match=message):
         call(form, weights, z, given, **kwargs)
+
+
+@pytest.mark.parametrize("form", ["C", "S"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, 7.0])
+def test_unread_entries_of_z_may_hold_anything(form, value):
+    # Issue 24: only given entries of z are read (the others start from the random
+    # vectors), so a placeholder NaN there was wrongly rejected; the result is unchanged.
+    weights, z, given = good(form)
+    odd = z.clone()
+    odd[~given] = value
+    seed = lambda: torch.Generator().manual_seed(0)
+    expected = call(form, weights, z, given, generator=seed())
+    assert torch.equal(call(form, weights, odd, given, generator=seed()), expected)
 
 
 def test_integer_mask_is_accepted_like_bool():

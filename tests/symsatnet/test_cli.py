@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -184,3 +185,19 @@ def test_training_checkpoint_layout(tmp_path: Path, planted, capsys) -> None:
                 "optimizer_state": {"state": {}}, "epoch": 10}, path)
     assert main(["discover", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["num_parameters"] == 6
+
+
+def test_very_large_matrices_are_refused_at_once(tmp_path: Path, capsys) -> None:
+    # Issue 24: a 5000 x 5000 matrix ran 588 s (5.9 GB) without a word; now a one-line
+    # refusal before any work, and --max-degree lifts the guard.
+    path = tmp_path / "big.npy"
+    np.save(path, np.eye(60))
+    started = time.perf_counter()
+    assert main(["discover", str(path), "--max-degree", "50"]) == 1
+    assert "at most max_degree=50 variables, got 60" in capsys.readouterr().err
+    assert time.perf_counter() - started < 5
+    assert main(["discover", str(path), "--max-degree", "60", "--json"]) == 0
+    from symsatnet.discovery import DISCOVER_MAX_DEGREE, discover
+
+    with pytest.raises(ValueError, match=f"at most max_degree={DISCOVER_MAX_DEGREE} variables"):
+        discover(np.eye(DISCOVER_MAX_DEGREE + 1))

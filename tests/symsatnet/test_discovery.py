@@ -80,18 +80,45 @@ def test_symfind_alone_cannot_see_shuffled_symmetry_but_both_can() -> None:
     assert np.array_equal(both.orbitals, _expected(group, order))
 
 
-def test_auto_runs_the_graph_method_only_when_symfind_finds_nothing() -> None:
+SHUFFLED = [S(6), Z(8), G.Product(S(3), Z(4)), G.DirectSum(S(3), Z(5)), G.Wreath(S(2), S(3)),
+            G.Product(G.Wreath(S(2), S(2)), S(3))]
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("group", SHUFFLED, ids=repr)
+def test_default_recovers_shuffled_group(group: G.Group, noise: float) -> None:
+    # Issue 24 target: discover(M) with no method finds the exact group on shuffled
+    # variables; 'auto' once ran the graph method only when symfind found nothing, and
+    # symfind's proper subgroups cost 7 of these 18 cases.
     pytest.importorskip("pynauty")
-    group = G.Product(S(3), Z(5))
-    shuffled, order = planted_matrix(group, 0.01, rng=3, shuffle=True)
-    assert isinstance(discover(shuffled, method="symfind").group, G.Trivial)
-    found = discover(shuffled)  # 'auto' is the default
-    assert found.method == "auto" and np.array_equal(found.orbitals, _expected(group, order))
-    assert {c.source for c in found.candidates} == {"symfind", "graph"}
-    # In the natural order symfind finds the group; the graph method is not run.
+    matrix, order = planted_matrix(group, noise, rng=_seed(group, noise, "graph"), shuffle=True)
+    result = discover(matrix)
+    assert result.method == "auto" and np.array_equal(result.orbitals, _expected(group, order)), result.summary()
+
+
+def test_auto_keeps_the_natural_order_expression() -> None:
+    pytest.importorskip("pynauty")
     natural, _ = planted_matrix(G.Wreath(S(3), S(3)), 0.01, rng=4)
     found = discover(natural)
-    assert found.group == G.Wreath(S(3), S(3)) and {c.source for c in found.candidates} == {"symfind"}
+    # The graph also runs (n <= AUTO_GRAPH_ALWAYS_DEGREE) and finds the same orbitals;
+    # symfind's structured expression is kept.
+    assert found.group == G.Wreath(S(3), S(3))
+    assert np.array_equal(found.orbitals, np.asarray(G.Wreath(S(3), S(3)).orbitals()))
+
+
+def test_auto_skips_the_graph_on_large_matrices_where_symfind_found_a_group(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pynauty")
+    from symsatnet.discovery import search
+
+    called = []
+    monkeypatch.setattr(search, "graph_options", lambda *args: called.append(1) or [])
+    monkeypatch.setattr(search, "AUTO_GRAPH_ALWAYS_DEGREE", 8)
+    natural, _ = planted_matrix(G.Wreath(S(3), S(3)), 0.01, rng=4)
+    assert discover(natural).group == G.Wreath(S(3), S(3)) and not called
+    shuffled, _ = planted_matrix(G.Product(S(3), Z(5)), 0.01, rng=3, shuffle=True)
+    discover(shuffled)  # symfind finds nothing: the graph runs up to GRAPH_MAX_DEGREE
+    assert called
 
 
 def test_auto_without_pynauty_is_symfind(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -488,3 +488,23 @@ def test_pair_orbits_of_many_transpositions():
     # Transpositions of the first half only: S_15 on 0..14, the rest fixed.
     half = FromGenerators(n, transpositions[:14] + [np.arange(n)] * 10)
     assert np.array_equal(half.orbitals(), DirectSum(Symmetric(15), Trivial(15)).orbitals())
+
+
+@pytest.mark.parametrize("family", [groups.Trivial, groups.Symmetric, groups.Cyclic])
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 10])
+def test_closed_form_counts_match_the_orbital_maps(family, n: int) -> None:
+    group = family(n)
+    assert group.num_orbitals == int(np.asarray(group.orbitals()).max()) + 1
+    assert group.num_orbits == int(np.asarray(group.orbits()).max()) + 1
+
+
+def test_huge_degrees_count_without_an_n_by_n_array() -> None:
+    # Issue 24: Symmetric(10**9).num_orbitals once built a 10^9 x 10^9 array (MemoryError).
+    n = 10**9
+    assert groups.Symmetric(n).num_orbitals == 2 and groups.Symmetric(n).num_orbits == 1
+    assert groups.Cyclic(n).num_orbitals == n // 2 + 1
+    assert groups.Trivial(n).num_orbitals == n * (n + 1) // 2
+    with pytest.raises(ValueError, match="orbital map of degree 1000000000 needs"):
+        groups.Symmetric(n).orbitals()
+    with pytest.raises(ValueError, match="at most degree"):
+        groups.Product(groups.Symmetric(10**5), groups.Cyclic(2)).num_orbitals
