@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
+
+# Re-exported: the puzzle scripts write their files through the library's helper.
+from symsatnet.files import PARTIAL_SUFFIX, partial_name, write_atomically  # noqa: F401
 
 FORMAT_VERSION = 1
 METADATA_KEY = "metadata"
@@ -28,47 +30,6 @@ class DatasetError(ValueError):
 
 class OutputError(ValueError):
     """An output path that must not be written: an existing file (without --force), a folder."""
-
-
-PARTIAL_SUFFIX = ".partial"
-
-
-def partial_name(path: Path) -> Path:
-    """A temporary name beside ``path``, unique to this process and call.
-
-    Hidden, so it does not clutter listings; with the pid and a random part, so two writers
-    of the same file (two runs in one folder, two ranks) never share a temporary file.
-    """
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
-
-
-def write_atomically(
-    path: str | os.PathLike, write: Callable[[BinaryIO], Any], durable: bool = False,
-    keep_previous: str | os.PathLike | None = None,
-) -> None:
-    """Call ``write(stream)`` on a temporary file beside ``path``, then rename it to ``path``.
-
-    An interrupted or failed write leaves ``path`` as it was and removes the temporary
-    file; ``durable`` also flushes the data to disk before the rename (checkpoints);
-    ``keep_previous`` names where the file being replaced moves, once the new one is whole.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkstemp: its 0600 mode would carry over to the written file.
-    temporary = partial_name(path)
-    try:
-        with open(temporary, "xb") as stream:
-            write(stream)
-            if durable:
-                stream.flush()
-                os.fsync(stream.fileno())
-        if keep_previous is not None and path.exists():
-            os.replace(path, keep_previous)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def describe_os_error(error: OSError) -> str:
