@@ -20,6 +20,8 @@ import numpy as np
 # Re-exported: the puzzle scripts write their files through the library's helper.
 from symsatnet.files import PARTIAL_SUFFIX, partial_name, write_atomically  # noqa: F401
 
+from .commands import describe_os_error, run_command  # noqa: F401  (describe_os_error: re-exported)
+
 FORMAT_VERSION = 1
 METADATA_KEY = "metadata"
 
@@ -30,12 +32,6 @@ class DatasetError(ValueError):
 
 class OutputError(ValueError):
     """An output path that must not be written: an existing file (without --force), a folder."""
-
-
-def describe_os_error(error: OSError) -> str:
-    """'PATH: reason' for a failed file operation, in one line (no errno numbers, no repr)."""
-    reason = error.strerror or str(error) or type(error).__name__
-    return f"{error.filename}: {reason}" if error.filename else reason
 
 
 def file_kind(path: str | os.PathLike) -> str:
@@ -180,22 +176,11 @@ def run_data_command(arguments: Any, generate: Any, check: Any) -> int:
     A bad data file is a failed check (1); bad options are usage errors (2), as in
     argparse; Ctrl-C gives 130. The message is one line on stderr, never a traceback.
     """
-    import sys
-
-    try:
-        return generate(arguments) if arguments.command == "generate" else check(arguments)
-    except DatasetError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"error: {describe_os_error(error)}", file=sys.stderr)
-        return 2
-    except MemoryError:
-        print("error: not enough memory for a data set of this size; generate it in parts", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(
+        lambda: generate(arguments) if arguments.command == "generate" else check(arguments),
+        failures=(DatasetError,),
+        usage_errors=(ValueError,),
+        os_error_status=2,
+        out_of_memory="not enough memory for a data set of this size; generate it in parts",
+        interrupted="interrupted",
+    )
