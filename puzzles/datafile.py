@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -32,6 +33,21 @@ class DatasetError(ValueError):
 
 class OutputError(ValueError):
     """An output path that must not be written: an existing file (without --force), a folder."""
+
+
+@dataclass
+class PuzzleDataset:
+    """Puzzles and their solutions, one example per row, and the metadata of their file.
+
+    The puzzle kinds subclass it with what they read off the arrays.
+    """
+
+    puzzles: np.ndarray
+    solutions: np.ndarray
+    metadata: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.puzzles)
 
 
 def file_kind(path: str | os.PathLike) -> str:
