@@ -17,16 +17,14 @@ Usage: python benchmarks/bench_mixing.py [--batch 40] [--repeats 3] [--threads T
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import statistics
-import time
 
 import torch
 
 from symsatnet import functional as F
+from timing import machine, time_forward_backward, timing_parser  # this folder's shared part
 
 
 def problem(form: str, batch: int, device: str, seed: int = 0):
@@ -44,11 +42,6 @@ def problem(form: str, batch: int, device: str, seed: int = 0):
     return weights, z, given
 
 
-def sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
 def time_layer(form: str, batch: int, repeats: int, device: str, k: int, sweeps: int):
     weights, z, given = problem(form, batch, device)
     weights.requires_grad_()
@@ -56,17 +49,10 @@ def time_layer(form: str, batch: int, repeats: int, device: str, k: int, sweeps:
     kwargs = dict(k=k, max_iter=sweeps, eps=0.0, generator=torch.Generator().manual_seed(1))
     forward_times, total_times = [], []
     for attempt in range(repeats + 1):
-        sync(device)
-        start = time.perf_counter()
-        out = solve(weights, z, given, **kwargs)
-        sync(device)
-        middle = time.perf_counter()
-        out.sum().backward()
-        sync(device)
-        end = time.perf_counter()
+        forward, total = time_forward_backward(lambda: solve(weights, z, given, **kwargs), device)
         if attempt > 0:  # the first run warms caches and allocators
-            forward_times.append(middle - start)
-            total_times.append(end - start)
+            forward_times.append(forward)
+            total_times.append(total)
     return statistics.median(forward_times), statistics.median(total_times), float((~given).sum()) / batch
 
 
@@ -92,23 +78,15 @@ def time_original_satnet(batch: int, repeats: int, sweeps: int):
         layer.S.copy_(weights)
     forward_times, total_times = [], []
     for attempt in range(repeats + 1):
-        start = time.perf_counter()
-        out = layer(z, given.int())
-        middle = time.perf_counter()
-        out.sum().backward()
-        end = time.perf_counter()
+        forward, total = time_forward_backward(lambda: layer(z, given.int()), "cpu")
         if attempt > 0:
-            forward_times.append(middle - start)
-            total_times.append(end - start)
+            forward_times.append(forward)
+            total_times.append(total)
     return statistics.median(forward_times), statistics.median(total_times)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser = timing_parser(__doc__.splitlines()[0])
     parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--sweeps", type=int, default=40)
     parser.add_argument("--only", choices=["c-form", "s-form"])
@@ -122,9 +100,7 @@ def main(argv=None) -> None:
         forward, total, outputs = time_layer(form, args.batch, args.repeats, args.device, args.k, args.sweeps)
         record = {
             "config": form,
-            "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
-            "cpu": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(),
+            **machine(args.device),
             "isa": os.environ.get("SYMSATNET_CPU_ISA") or "best available",
             "batch": args.batch,
             "k": args.k,

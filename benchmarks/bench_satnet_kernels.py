@@ -19,37 +19,22 @@ Usage: python benchmarks/bench_satnet_kernels.py [--batch 40] [--repeats 3] [--t
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import platform
 import statistics
-import time
 
 import torch
 
 import symsatnet
+from timing import machine, time_forward_backward, timing_parser  # this folder's shared part
 
 CONFIGS = {"plain": (729, 730, 0), "300aux": (729, 600, 300)}
-
-
-def sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
 
 
 def time_once(layer: symsatnet.SATNet, z, given, device: str) -> tuple[float, float]:
     """Forward and forward+backward seconds of one batch."""
     layer.zero_grad()
     layer.generator = torch.Generator().manual_seed(1)
-    sync(device)
-    start = time.perf_counter()
-    out = layer(z, given)
-    sync(device)
-    middle = time.perf_counter()
-    out.sum().backward()
-    sync(device)
-    return middle - start, time.perf_counter() - start
+    return time_forward_backward(lambda: layer(z, given), device)
 
 
 def measure(name: str, batch: int, repeats: int, device: str) -> dict:
@@ -72,9 +57,7 @@ def measure(name: str, batch: int, repeats: int, device: str) -> dict:
         "n": n,
         "m": m,
         "aux": aux,
-        "device": device if device == "cpu" else torch.cuda.get_device_name(),
-        "cpu": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
+        **machine(device),
         "batch": batch,
         "auto_picks": "dense" if layer.uses_dense() else "clauses",
     }
@@ -89,11 +72,7 @@ def measure(name: str, batch: int, repeats: int, device: str) -> dict:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser = timing_parser(__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(CONFIGS))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -12,11 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
+
+# Re-exported: the puzzle scripts write their files through the library's helper.
+from symsatnet.files import PARTIAL_SUFFIX, partial_name, write_atomically  # noqa: F401
+
+from .commands import describe_os_error, run_command  # noqa: F401  (describe_os_error: re-exported)
 
 FORMAT_VERSION = 1
 METADATA_KEY = "metadata"
@@ -30,51 +35,19 @@ class OutputError(ValueError):
     """An output path that must not be written: an existing file (without --force), a folder."""
 
 
-PARTIAL_SUFFIX = ".partial"
+@dataclass
+class PuzzleDataset:
+    """Puzzles and their solutions, one example per row, and the metadata of their file.
 
-
-def partial_name(path: Path) -> Path:
-    """A temporary name beside ``path``, unique to this process and call.
-
-    Hidden, so it does not clutter listings; with the pid and a random part, so two writers
-    of the same file (two runs in one folder, two ranks) never share a temporary file.
+    The puzzle kinds subclass it with what they read off the arrays.
     """
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
 
+    puzzles: np.ndarray
+    solutions: np.ndarray
+    metadata: dict = field(default_factory=dict)
 
-def write_atomically(
-    path: str | os.PathLike, write: Callable[[BinaryIO], Any], durable: bool = False,
-    keep_previous: str | os.PathLike | None = None,
-) -> None:
-    """Call ``write(stream)`` on a temporary file beside ``path``, then rename it to ``path``.
-
-    An interrupted or failed write leaves ``path`` as it was and removes the temporary
-    file; ``durable`` also flushes the data to disk before the rename (checkpoints);
-    ``keep_previous`` names where the file being replaced moves, once the new one is whole.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkstemp: its 0600 mode would carry over to the written file.
-    temporary = partial_name(path)
-    try:
-        with open(temporary, "xb") as stream:
-            write(stream)
-            if durable:
-                stream.flush()
-                os.fsync(stream.fileno())
-        if keep_previous is not None and path.exists():
-            os.replace(path, keep_previous)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def describe_os_error(error: OSError) -> str:
-    """'PATH: reason' for a failed file operation, in one line (no errno numbers, no repr)."""
-    reason = error.strerror or str(error) or type(error).__name__
-    return f"{error.filename}: {reason}" if error.filename else reason
+    def __len__(self) -> int:
+        return len(self.puzzles)
 
 
 def file_kind(path: str | os.PathLike) -> str:
@@ -219,22 +192,11 @@ def run_data_command(arguments: Any, generate: Any, check: Any) -> int:
     A bad data file is a failed check (1); bad options are usage errors (2), as in
     argparse; Ctrl-C gives 130. The message is one line on stderr, never a traceback.
     """
-    import sys
-
-    try:
-        return generate(arguments) if arguments.command == "generate" else check(arguments)
-    except DatasetError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"error: {describe_os_error(error)}", file=sys.stderr)
-        return 2
-    except MemoryError:
-        print("error: not enough memory for a data set of this size; generate it in parts", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(
+        lambda: generate(arguments) if arguments.command == "generate" else check(arguments),
+        failures=(DatasetError,),
+        usage_errors=(ValueError,),
+        os_error_status=2,
+        out_of_memory="not enough memory for a data set of this size; generate it in parts",
+        interrupted="interrupted",
+    )

@@ -24,7 +24,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from puzzles.datafile import DatasetError, OutputError, check_output, describe_os_error, write_atomically
+from puzzles.commands import run_command
+from puzzles.datafile import DatasetError, OutputError, check_output, write_atomically
 
 from .training.checkpoint import layer_from_checkpoint, load_checkpoint
 from .training.data import split_indices
@@ -182,37 +183,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.batch < 1:
-            raise TrainingError(f"--batch must be >= 1, got {args.batch}")
-        if args.seed is not None and not 0 <= args.seed < 2**64:
-            raise TrainingError(f"--seed must lie in 0..2**64-1, got {args.seed}")
-        if args.threads is not None:
-            if args.threads < 1:
-                raise TrainingError(f"--threads must be >= 1, got {args.threads}")
-            torch.set_num_threads(args.threads)
-        if args.device == "cuda" and not torch.cuda.is_available():
-            raise TrainingError("--device cuda: no CUDA device is available")
-        if args.predictions:  # before the (long) evaluation, so a refusal costs nothing
-            check_output(args.predictions, args.force, "--predictions")
-        options = {}
-        if args.decode == "exact":
-            options = dict(time_limit=args.time_limit, processes=args.processes, progress=args.progress)
-        elif args.decode == "decimate":
-            options = dict(max_nodes=args.max_nodes, progress=args.progress)
-        metrics, boards = evaluate_checkpoint(args.checkpoint, args.data, args.batch, args.seed, args.device,
-                                             args.split, args.max_iter, args.decode, options, args.rules_data)
-        if args.predictions:
-            _save_npy(Path(args.predictions), boards)
-    except (TrainingError, DatasetError, OutputError) as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"{PROGRAM}: error: {describe_os_error(error)}", file=sys.stderr)
-        return 1
-    except MemoryError:
-        print(f"{PROGRAM}: error: out of memory; try a smaller --batch", file=sys.stderr)
-        return 1
+    return run_command(
+        lambda: _print_metrics(args, _run(args)),
+        program=PROGRAM,
+        failures=(TrainingError, DatasetError, OutputError),
+        out_of_memory="out of memory; try a smaller --batch",
+    )
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    """Check the options, evaluate, write the predictions; the metrics."""
+    if args.batch < 1:
+        raise TrainingError(f"--batch must be >= 1, got {args.batch}")
+    if args.seed is not None and not 0 <= args.seed < 2**64:
+        raise TrainingError(f"--seed must lie in 0..2**64-1, got {args.seed}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise TrainingError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("--device cuda: no CUDA device is available")
+    if args.predictions:  # before the (long) evaluation, so a refusal costs nothing
+        check_output(args.predictions, args.force, "--predictions")
+    options = {}
+    if args.decode == "exact":
+        options = dict(time_limit=args.time_limit, processes=args.processes, progress=args.progress)
+    elif args.decode == "decimate":
+        options = dict(max_nodes=args.max_nodes, progress=args.progress)
+    metrics, boards = evaluate_checkpoint(args.checkpoint, args.data, args.batch, args.seed, args.device,
+                                         args.split, args.max_iter, args.decode, options, args.rules_data)
+    if args.predictions:
+        _save_npy(Path(args.predictions), boards)
+    return metrics
+
+
+def _print_metrics(args: argparse.Namespace, metrics: dict[str, Any]) -> None:
     if args.json:
         print(json.dumps(metrics))
     else:
@@ -235,7 +240,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   f"corner alone {shown(ceiling['corner_alone'])}, corner paired {shown(ceiling['corner_paired'])}")
         if args.predictions:
             print(f"predictions written to {args.predictions}")
-    return 0
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

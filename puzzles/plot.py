@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .commands import run_command
+
 PROGRAM = "puzzles.plot"
 METRICS = {
     "test_board_acc": "test board accuracy",
@@ -116,16 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        path = plot_runs(args.runs, args.out, args.metric, args.title)
-    except PlotError as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"{PROGRAM}: error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
-        return 1
-    print(f"wrote {path}")
-    return 0
+    return run_command(lambda: print(f"wrote {plot_runs(args.runs, args.out, args.metric, args.title)}"),
+                       program=PROGRAM, failures=(PlotError,))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from puzzles.datafile import DatasetError, describe_os_error
+from puzzles.commands import run_command
+from puzzles.datafile import DatasetError
 from symsatnet.discovery import METHODS as DISCOVERY_METHODS
 
 from .training.loop import train
@@ -144,27 +145,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{PROGRAM}: error: {problem}", file=sys.stderr)
         return 2
     settings = Settings(**arguments)
+    out = settings.out or "the run folder"
+    return run_command(
+        lambda: _train_reporting_memory(settings, set(arguments)),
+        program=PROGRAM,
+        failures=(TrainingError, DatasetError),
+        out_of_memory=OUT_OF_MEMORY,
+        interrupted=f"interrupted; continue with --resume (checkpoint in {out})",
+    )
+
+
+def _train_reporting_memory(settings: Settings, explicit: set[str]) -> None:
+    """``train``, with torch's out-of-memory error raised as the MemoryError it is."""
     try:
-        train(settings, explicit=set(arguments))
-    except (TrainingError, DatasetError) as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:  # a read-only or full disk, a path that is a file...
-        print(f"{PROGRAM}: error: {describe_os_error(error)}", file=sys.stderr)
-        return 1
-    except MemoryError:
-        print(f"{PROGRAM}: error: {OUT_OF_MEMORY}", file=sys.stderr)
-        return 1
+        train(settings, explicit=explicit)
     except RuntimeError as error:  # torch's allocators raise RuntimeError, not MemoryError
         if not _is_out_of_memory(error):
             raise
-        print(f"{PROGRAM}: error: {OUT_OF_MEMORY}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        out = settings.out or "the run folder"
-        print(f"{PROGRAM}: interrupted; continue with --resume (checkpoint in {out})", file=sys.stderr)
-        return 130
-    return 0
+        raise MemoryError(str(error)) from error
 
 
 if __name__ == "__main__":

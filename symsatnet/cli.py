@@ -30,12 +30,12 @@ import argparse
 import json
 import os
 import sys
-import uuid
 from typing import Sequence
 
 import numpy as np
 
 from . import discovery
+from .files import write_atomically
 
 _TORCH_SUFFIXES = (".pt", ".pth", ".ckpt")
 _MATRIX_NAMES = ("C", "weight", "matrix")
@@ -213,20 +213,6 @@ def _check_output(path: str, force: bool) -> None:
         raise InputError(f"--orbitals {path} already exists; use --force to replace it, or choose another name")
 
 
-def _save_exactly(path: str, array: np.ndarray) -> None:
-    """np.save to ``path`` itself (numpy adds ".npy" to a name given as a string), through a
-    temporary file so a failed write leaves nothing half-written."""
-    temporary = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        with open(temporary, "xb") as stream:
-            np.save(stream, array)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def _discover(args: argparse.Namespace) -> int:
     if args.orbitals:  # before the search, which can take long
         _check_output(args.orbitals, args.force)
@@ -241,7 +227,8 @@ def _discover(args: argparse.Namespace) -> int:
         raise InputError(f"{args.input}: {error}") from None
     if args.orbitals:
         try:
-            _save_exactly(args.orbitals, result.orbitals)
+            # np.save would add ".npy" to a name given as a string; the stream keeps it exact.
+            write_atomically(args.orbitals, lambda stream: np.save(stream, result.orbitals), make_folder=False)
         except OSError as error:
             raise InputError(f"cannot write {args.orbitals}: {error.strerror or error}") from None
     if args.json:

@@ -231,6 +231,11 @@ class CFormLayer(MaxSATLayer):
     n: int
     aux: int
 
+    def __init__(self, n: int, aux: int, k: int, max_iter: int, eps: float, prox_lam: float) -> None:
+        super().__init__(k, max_iter, eps, prox_lam)
+        self.n = check_count(n, "n", 1)
+        self.aux = check_count(aux, "aux", 0)
+
     @property
     def size(self) -> int:
         """N = 1 + n + aux, the side of C."""
@@ -342,9 +347,7 @@ class CSATNet(CFormLayer):
         *,
         k: int = 32,
     ) -> None:
-        super().__init__(k, max_iter, eps, prox_lam)
-        self.n = check_count(n, "n", 1)
-        self.aux = check_count(aux, "aux", 0)
+        super().__init__(n, aux, k, max_iter, eps, prox_lam)
         clauses = torch.randn(self.size, self.size) * math.sqrt(0.5 / (2 * self.size))
         self.weight = nn.Parameter(clauses @ clauses.T)
 

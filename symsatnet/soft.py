@@ -16,7 +16,7 @@ from torch import nn
 
 from .groups import FromGenerators, Group, parse_group
 from .invariant import InvariantSpace
-from .layers import CFormLayer, check_count, initial_scale, symmetric_part
+from .layers import CFormLayer, initial_scale, symmetric_part
 from .symsatnet import SymSATNet
 
 __all__ = ["SoftSymSATNet", "joint_group"]
@@ -124,9 +124,7 @@ class SoftSymSATNet(CFormLayer):
         *,
         k: int = 32,
     ) -> None:
-        super().__init__(k, max_iter, eps, prox_lam)
-        self.n = check_count(n, "n", 1)
-        self.aux = check_count(aux, "aux", 0)
+        super().__init__(n, aux, k, max_iter, eps, prox_lam)
         for value, what in ((tau, "tau"), (residual_scale, "residual_scale")):
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{what} must be a positive number, got {value!r}")

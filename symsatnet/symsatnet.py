@@ -17,7 +17,7 @@ from . import structured
 from .functional import MixInfo, structured_mix
 from .groups import Group, parse_group
 from .invariant import InvariantSpace
-from .layers import CFormLayer, check_count, initial_scale, symmetric_part
+from .layers import CFormLayer, initial_scale, symmetric_part
 
 __all__ = ["SymSATNet", "TRUTH_MODES"]
 
@@ -93,9 +93,7 @@ class SymSATNet(CFormLayer):
         k: int = 32,
         kernel: str = "auto",
     ) -> None:
-        super().__init__(k, max_iter, eps, prox_lam)
-        self.n = check_count(n, "n", 1)
-        self.aux = check_count(aux, "aux", 0)
+        super().__init__(n, aux, k, max_iter, eps, prox_lam)
         # Derived once here (numpy work), so forward only reads attributes and traces cleanly.
         self._tables = structured.structure(group)
         if truth not in TRUTH_MODES:

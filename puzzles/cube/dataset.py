@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from symsatnet.cube_moves import FACE_TURNS, FACELETS, MOVES, SLICE_TURNS, SOLVED
 
-from ..datafile import DatasetError, describe_indices, load_npz, require, save_npz
+from ..datafile import DatasetError, PuzzleDataset, describe_indices, load_npz, require, save_npz
 from .pieces import CENTRES, CORNER_COLOURS, CORNER_FACELETS, CORNERS, EDGE_FACELETS, legality_problems
 
 ARRAY_NAMES = ("puzzles", "solutions")
@@ -51,16 +50,8 @@ DEFAULT_HIDDEN = {"corner": 3, "edge": 1, "centre": 1}
 FACELETS_OF_KIND = {"corner": CORNER_FACELETS, "edge": EDGE_FACELETS, "centre": CENTRES}
 
 
-@dataclass
-class CubeDataset:
+class CubeDataset(PuzzleDataset):
     """Scrambled cubes (solutions) and the same with hidden facelets set to -1 (puzzles), int8 (count, 54)."""
-
-    puzzles: np.ndarray
-    solutions: np.ndarray
-    metadata: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.puzzles)
 
     @property
     def hidden(self) -> np.ndarray:

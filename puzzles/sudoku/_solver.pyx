@@ -389,8 +389,11 @@ def random_full_grid(int box, uint64_t seed):
     return grid
 
 
-def _dig_arguments(solution, int box, removal_order, str name):
-    """(a copy of the complete grid, the removal order as int64) after checking both."""
+cdef tuple _dig_arguments(solution, removal_order, str name, Layout* layout):
+    """(a copy of the complete grid, the removal order as int64) after checking both;
+    fills ``layout`` for the grid's size."""
+    cdef int box = _box_of(solution)
+    _make_layout(layout, box)
     cells = box ** 4
     puzzle = _as_grid(solution, box).copy()
     order_array = np.ascontiguousarray(removal_order, dtype=np.int64)
@@ -409,9 +412,7 @@ def dig_holes(solution, removal_order, int target_givens):
     minimal and may have more than target_givens givens). Returns the puzzle.
     """
     cdef Layout layout
-    cdef int box = _box_of(solution)
-    _make_layout(&layout, box)
-    puzzle, order_array = _dig_arguments(solution, box, removal_order, "dig_holes")
+    puzzle, order_array = _dig_arguments(solution, removal_order, "dig_holes", &layout)
     cdef int8_t[::1] grid = puzzle.reshape(-1)
     cdef long long[::1] order = order_array
     cdef int givens = layout.cells
@@ -457,9 +458,7 @@ def dig_deducible(solution, removal_order, int target_givens=0):
     """
     cdef Layout layout
     cdef State state
-    cdef int box = _box_of(solution)
-    _make_layout(&layout, box)
-    puzzle, order_array = _dig_arguments(solution, box, removal_order, "dig_deducible")
+    puzzle, order_array = _dig_arguments(solution, removal_order, "dig_deducible", &layout)
     cdef int8_t[::1] grid = puzzle.reshape(-1)
     cdef long long[::1] order = order_array
     cdef int givens = layout.cells

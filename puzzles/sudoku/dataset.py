@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..datafile import DatasetError, describe_indices, load_npz, require, save_npz
+from ..datafile import DatasetError, PuzzleDataset, describe_indices, load_npz, require, save_npz
 from .rules import box_of_side, respects_givens, valid_boards
 
 ARRAY_NAMES = ("puzzles", "solutions")
 
 
-@dataclass
-class SudokuDataset:
+class SudokuDataset(PuzzleDataset):
     """Puzzles and their solutions, int8 arrays of shape (count, side, side), 0 = blank."""
-
-    puzzles: np.ndarray
-    solutions: np.ndarray
-    metadata: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.puzzles)
 
     @property
     def side(self) -> int:

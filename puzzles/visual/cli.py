@@ -18,7 +18,8 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from puzzles.datafile import DatasetError, describe_os_error
+from puzzles.commands import run_command
+from puzzles.datafile import DatasetError
 from puzzles.training.settings import TrainingError
 
 from .grounding import GROUNDINGS
@@ -62,18 +63,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     arguments = vars(build_parser().parse_args(argv))
     settings = VisualSettings(**arguments)
-    try:
+
+    def run() -> None:  # the results are printed and written to the run folder
         train_visual(settings)
-    except (TrainingError, DatasetError) as error:
-        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        print(f"{PROGRAM}: error: {describe_os_error(error)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROGRAM}: interrupted; continue with --resume", file=sys.stderr)
-        return 130
-    return 0
+
+    return run_command(
+        run,
+        program=PROGRAM,
+        failures=(TrainingError, DatasetError),
+        interrupted="interrupted; continue with --resume",
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..commands import run_command
 from .boards import VisualBoards
 
 MATPLOTLIB_HINT = "the picture needs matplotlib: pip install matplotlib (or pip install 'symsatnet[plot]')"
@@ -74,7 +75,22 @@ def _resize(image: np.ndarray, side: int) -> np.ndarray:
     return image[np.ix_(positions, positions)]
 
 
+PROGRAM = "python -m puzzles.visual.picture"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="run folder of python -m puzzles.train visual-sudoku")
+    parser.add_argument("--out", required=True, help="PNG file to write")
+    parser.add_argument("--boards", type=int, default=3, help="test boards to draw (default 3)")
+    parser.add_argument("--skip", type=int, default=0, help="start at this test board (default 0)")
+    parser.add_argument("--relaxation", action="store_true", help="the relaxation's answers, not exact decoding")
+    arguments = parser.parse_args(argv)
+    return run_command(lambda: _draw_run(arguments), program=PROGRAM, failures=(ValueError,))
+
+
+def _draw_run(arguments: argparse.Namespace) -> None:
+    """Draw the test boards of the run ``arguments.run`` as its model answers them."""
     import torch
 
     from .data import make_data
@@ -82,17 +98,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .model import build_model
     from .run import CHECKPOINT_KIND, VisualSettings, predict
 
-    parser = argparse.ArgumentParser(prog="python -m puzzles.visual.picture", description=__doc__.splitlines()[0])
-    parser.add_argument("run", help="run folder of python -m puzzles.train visual-sudoku")
-    parser.add_argument("--out", required=True, help="PNG file to write")
-    parser.add_argument("--boards", type=int, default=3, help="test boards to draw (default 3)")
-    parser.add_argument("--skip", type=int, default=0, help="start at this test board (default 0)")
-    parser.add_argument("--relaxation", action="store_true", help="the relaxation's answers, not exact decoding")
-    arguments = parser.parse_args(argv)
     checkpoint = torch.load(Path(arguments.run) / "checkpoint.pt", map_location="cpu", weights_only=True)
     if checkpoint.get("kind") != CHECKPOINT_KIND:
-        print(f"{parser.prog}: error: {arguments.run} holds no visual Sudoku checkpoint", file=sys.stderr)
-        return 1
+        raise ValueError(f"{arguments.run} holds no visual Sudoku checkpoint")
     settings = VisualSettings(**checkpoint["settings"]).resolved()
     data = make_data(settings.count, settings.test_count, settings.seed, settings.digits, settings.test_fraction)
     model = build_model(settings.layer, settings.max_iter)
@@ -105,13 +113,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         constraints = extract_constraints(model.layer, solution_bits(data.train))
         values, _ = decode_boards(model, chosen, log_probs, constraints, True, settings.time_limit)
     method = "relaxation" if arguments.relaxation else "exact decoding with soft evidence"
-    try:
-        draw_boards(chosen, values, log_probs.argmax(-1) + 1, arguments.out,
-                    title=f"Visual Sudoku test boards ({settings.layer}, {method}); red: wrong")
-    except ValueError as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    draw_boards(chosen, values, log_probs.argmax(-1) + 1, arguments.out,
+                title=f"Visual Sudoku test boards ({settings.layer}, {method}); red: wrong")
 
 
 if __name__ == "__main__":

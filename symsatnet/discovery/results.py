@@ -14,8 +14,28 @@ from .. import groups as G
 __all__ = ["Candidate", "Discovery"]
 
 
+class _FittedGroup:
+    """What a candidate and the chosen group read off their ``group`` and ``num_orbitals``."""
+
+    group: G.Group
+    num_orbitals: int
+
+    @property
+    def expression(self) -> str:
+        return repr(self.group)
+
+    @property
+    def degree(self) -> int:
+        return self.group.degree
+
+    @property
+    def num_parameters(self) -> int:
+        """The free entries of a tied matrix (kept for compatibility; ``num_orbitals``)."""
+        return self.num_orbitals
+
+
 @dataclasses.dataclass(frozen=True)
-class Candidate:
+class Candidate(_FittedGroup):
     """One group that was weighed: its fit and whether it qualified."""
 
     group: G.Group
@@ -25,18 +45,9 @@ class Candidate:
     consistent: bool  # not rejected by the significance test
     source: str  # "symfind" or "graph"
 
-    @property
-    def expression(self) -> str:
-        return repr(self.group)
-
-    @property
-    def num_parameters(self) -> int:
-        """The free entries of a tied matrix (kept for compatibility; ``num_orbitals``)."""
-        return self.num_orbitals
-
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Discovery:
+class Discovery(_FittedGroup):
     """The result of :func:`discover`.
 
     Attributes:
@@ -60,19 +71,6 @@ class Discovery:
     max_err: float
     diagonal: str
     seconds: float
-
-    @property
-    def expression(self) -> str:
-        return repr(self.group)
-
-    @property
-    def degree(self) -> int:
-        return self.group.degree
-
-    @property
-    def num_parameters(self) -> int:
-        """The free entries of a tied matrix (kept for compatibility; ``num_orbitals``)."""
-        return self.num_orbitals
 
     def table(self, limit: int = 8) -> str:
         """The best ``limit`` candidates as an aligned text table."""

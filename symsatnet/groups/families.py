@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -196,43 +196,48 @@ class Extend(Group):
         return labels
 
 
-def _check_groups(groups: tuple, name: str) -> tuple:
-    if not groups:
-        raise ValueError(f"{name} needs at least one group")
-    for index, group in enumerate(groups):
-        check_group(group, f"{name}'s argument {index}")
-    return groups
+class _Combination(Group):
+    """A group made of one or more other groups (DirectSum, Product), kept in order."""
+
+    __slots__ = ("_groups",)
+
+    def __init__(self, groups: tuple, combined_degree: Callable[[Iterable[int]], int]):
+        name = type(self).__name__
+        if not groups:
+            raise ValueError(f"{name} needs at least one group")
+        for index, group in enumerate(groups):
+            check_group(group, f"{name}'s argument {index}")
+        super().__init__(combined_degree(group.degree for group in groups))
+        object.__setattr__(self, "_groups", tuple(groups))
+
+    def _arguments(self) -> tuple:
+        return self._groups
 
 
-class DirectSum(Group):
+class DirectSum(_Combination):
     """G acting on the first deg G points, H on the rest (point a of H is deg G + a).
 
     ``DirectSum(A, B, C)`` folds from the left and is the concatenation A, B, C. With a
     single argument it is that group on the same points.
     """
 
-    __slots__ = ("_parts",)
+    __slots__ = ()
 
     def __init__(self, *groups: Group):
-        groups = _check_groups(groups, "DirectSum")
-        super().__init__(sum(group.degree for group in groups))
-        object.__setattr__(self, "_parts", tuple(groups))
-
-    def _arguments(self) -> tuple:
-        return self._parts
+        super().__init__(groups, sum)
 
     @property
     def parts(self) -> tuple[Group, ...]:
         """The summands, in the order of their points."""
-        return self._parts
+        return self._groups
 
     def _offsets(self) -> list[int]:
-        return list(np.cumsum([0] + [part.degree for part in self._parts[:-1]]))
+        return list(np.cumsum([0] + [part.degree for part in self._groups[:-1]]))
 
     def _generators(self) -> tuple[np.ndarray, ...]:
         identity = np.arange(self.degree, dtype=np.int64)
         generators = []
-        for offset, part in zip(self._offsets(), self._parts):
+        for offset, part in zip(self._offsets(), self._groups):
             for perm in part.generators():
                 full = identity.copy()
                 full[offset : offset + part.degree] = perm + offset
@@ -241,7 +246,7 @@ class DirectSum(Group):
 
     def _orbits(self) -> np.ndarray:
         labels, shift = [], 0
-        for part in self._parts:
+        for part in self._groups:
             labels.append(part.orbits() + shift)
             shift += part.num_orbits
         return np.concatenate(labels)
@@ -249,11 +254,11 @@ class DirectSum(Group):
     def _pair_orbits(self) -> np.ndarray:
         # Blocks (p, q) of the pair matrix are independent: diagonal blocks carry the part's
         # own pair orbits, off-diagonal blocks the product of the two parts' point orbits.
-        part_count = len(self._parts)
+        part_count = len(self._groups)
         blocks = [[None] * part_count for _ in range(part_count)]
         shift = 0
-        for p, first in enumerate(self._parts):
-            for q, second in enumerate(self._parts):
+        for p, first in enumerate(self._groups):
+            for q, second in enumerate(self._groups):
                 if p == q:
                     block = first.pair_orbits().astype(np.int64)
                 else:
@@ -263,40 +268,35 @@ class DirectSum(Group):
         return np.block(blocks)
 
     def order(self) -> int:
-        return math.prod(part.order() for part in self._parts)
+        return math.prod(part.order() for part in self._groups)
 
 
-class Product(Group):
+class Product(_Combination):
     """Acts on pairs (a, b) by (g a, h b); pair (a, b) is point a * deg H + b (G major).
 
     ``Product(A, B, C)`` folds from the left: point (a, b, c) is (a * deg B + b) * deg C + c.
     """
 
-    __slots__ = ("_factors",)
+    __slots__ = ()
 
     def __init__(self, *groups: Group):
-        groups = _check_groups(groups, "Product")
-        super().__init__(math.prod(group.degree for group in groups))
-        object.__setattr__(self, "_factors", tuple(groups))
-
-    def _arguments(self) -> tuple:
-        return self._factors
+        super().__init__(groups, math.prod)
 
     @property
     def factors(self) -> tuple[Group, ...]:
         """The factors as given (a nested Product stays one factor)."""
-        return self._factors
+        return self._groups
 
     def _coordinates(self) -> list[np.ndarray]:
         """For every factor, the coordinate of each point (row-major over the factors)."""
-        degrees = [factor.degree for factor in self._factors]
+        degrees = [factor.degree for factor in self._groups]
         return list(np.unravel_index(np.arange(self.degree, dtype=np.int64), degrees))
 
     def _generators(self) -> tuple[np.ndarray, ...]:
-        degrees = [factor.degree for factor in self._factors]
+        degrees = [factor.degree for factor in self._groups]
         coordinates = self._coordinates()
         generators = []
-        for axis, factor in enumerate(self._factors):
+        for axis, factor in enumerate(self._groups):
             for perm in factor.generators():
                 moved = list(coordinates)
                 moved[axis] = perm[coordinates[axis]]
@@ -306,7 +306,7 @@ class Product(Group):
     def _orbits(self) -> np.ndarray:
         coordinates = self._coordinates()
         return combine_labels(
-            *[factor.orbits()[coordinate] for factor, coordinate in zip(self._factors, coordinates)]
+            *[factor.orbits()[coordinate] for factor, coordinate in zip(self._groups, coordinates)]
         )
 
     def _pair_orbits(self) -> np.ndarray:
@@ -316,12 +316,12 @@ class Product(Group):
         return combine_labels(
             *[
                 factor.pair_orbits()[np.ix_(coordinate, coordinate)]
-                for factor, coordinate in zip(self._factors, coordinates)
+                for factor, coordinate in zip(self._groups, coordinates)
             ]
         )
 
     def order(self) -> int:
-        return math.prod(factor.order() for factor in self._factors)
+        return math.prod(factor.order() for factor in self._groups)
 
 
 class Wreath(Group):
