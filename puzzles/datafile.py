@@ -19,7 +19,19 @@ from typing import Any, Mapping
 import numpy as np
 
 # Re-exported: the puzzle scripts write their files through the library's helper.
-from symsatnet.files import PARTIAL_SUFFIX, partial_name, write_atomically  # noqa: F401
+# The atomic writer lives in the library (symsatnet.files), but importing any symsatnet module
+# loads torch and the compiled ops; the data commands (generate, convert) need neither, so the
+# three names are looked up on first use (PEP 562), which keeps `import puzzles.sudoku` light.
+_FROM_LIBRARY = ("PARTIAL_SUFFIX", "partial_name", "write_atomically")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_LIBRARY:
+        from symsatnet import files
+
+        return getattr(files, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 from .commands import describe_os_error, run_command  # noqa: F401  (describe_os_error: re-exported)
 
@@ -115,6 +127,8 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], metadata
     full_metadata["sha256"] = array_checksum(arrays)
     encoded = np.array(json.dumps(full_metadata, sort_keys=True))
     # Passing a stream keeps numpy from appending ".npz" to the chosen name.
+    from symsatnet.files import write_atomically
+
     write_atomically(path, lambda stream: np.savez_compressed(stream, **{METADATA_KEY: encoded}, **arrays))
     return full_metadata
 

@@ -31,7 +31,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ..datafile import DatasetError, check_output, describe_indices, file_kind, write_atomically
+from .. import datafile
+from ..datafile import DatasetError, check_output, describe_indices, file_kind
 from .dataset import SudokuDataset
 from .rules import respects_givens, valid_boards
 
@@ -377,7 +378,7 @@ def export_dataset(dataset: SudokuDataset, path: str | os.PathLike, format: str,
     else:
         raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     content = ("\n".join(lines) + "\n").encode("ascii")
-    write_atomically(path, lambda stream: stream.write(content))
+    datafile.write_atomically(path, lambda stream: stream.write(content))
     return [path]
 
 
@@ -396,7 +397,7 @@ def _export_satnet(dataset: SudokuDataset, folder: Path, force: bool) -> list[Pa
     tensors = [torch.from_numpy(board_to_bits(boards).reshape(shape)) for boards in (dataset.puzzles, dataset.solutions)]
     if folder.exists():
         for target, tensor in zip(targets, tensors):
-            write_atomically(target, lambda stream, tensor=tensor: torch.save(tensor, stream))
+            datafile.write_atomically(target, lambda stream, tensor=tensor: torch.save(tensor, stream))
         return targets
     # A new folder appears whole or not at all: both files go into a hidden one, renamed at the end.
     folder.parent.mkdir(parents=True, exist_ok=True)
