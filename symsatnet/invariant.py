@@ -111,11 +111,6 @@ class InvariantSpace(nn.Module):
         """n, the number of points."""
         return self.group.degree
 
-    @property
-    def basis_size(self) -> int:
-        """K (kept for compatibility; the same as ``num_orbitals``)."""
-        return self.num_orbitals
-
     def extra_repr(self) -> str:
         return f"{self.group!r}, degree={self.degree}, num_orbitals={self.num_orbitals}"
 

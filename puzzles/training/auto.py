@@ -34,7 +34,7 @@ def discover_and_tie(run: "Run", state: "RunState", splits: Splits) -> None:
             f"({settings.discover_method}, rtol={settings.discover_rtol}, max_err={settings.discover_max_err})")
     found = discover(problem_block, rtol=settings.discover_rtol,
                      max_err=settings.discover_max_err, method=settings.discover_method, diagonal="ignore")
-    run.log(f"found {found.expression} with {found.num_parameters} parameters, "
+    run.log(f"found {found.expression} with {found.num_orbitals} parameters, "
             f"relative projection error {found.error:.4f} ({found.seconds:.1f} s)")
     candidates, partitions = [], set()
     for candidate in found.candidates:  # qualifying groups, best first, one per orbital partition
@@ -50,7 +50,7 @@ def discover_and_tie(run: "Run", state: "RunState", splits: Splits) -> None:
         accuracy = None
         if len(candidates) > 1 and splits.val is not None:
             accuracy = run.evaluate_layer(tied, splits.val, "val")["val_board_acc"]
-            run.log(f"  candidate {candidate.expression} ({candidate.num_parameters} parameters): "
+            run.log(f"  candidate {candidate.expression} ({candidate.num_orbitals} parameters): "
                     f"validation board accuracy {accuracy:.4f}")
         weighed.append((candidate, tied, accuracy))
     chosen = choose_candidate(weighed, settings.auto_tolerance)
@@ -63,12 +63,12 @@ def discover_and_tie(run: "Run", state: "RunState", splits: Splits) -> None:
     state.discovery = {
         "epoch": state.epoch,
         "group": candidate.expression,
-        "num_parameters": candidate.num_parameters,
+        "num_parameters": candidate.num_orbitals,
         "error": candidate.error,
         "validation_board_acc": accuracy,
         "kept_plain_layer": untied,
         "search": found.to_dict(limit=10),
-        "candidates": [{"group": c.expression, "num_parameters": c.num_parameters, "error": c.error,
+        "candidates": [{"group": c.expression, "num_parameters": c.num_orbitals, "error": c.error,
                         "validation_board_acc": a} for c, _, a in weighed],
     }
     if run.dist.main:
@@ -78,7 +78,7 @@ def discover_and_tie(run: "Run", state: "RunState", splits: Splits) -> None:
                 f"{settings.discover_max_err}): continuing with the plain layer from epoch {state.epoch + 1}")
         state.phase = "untied"
         return
-    run.log(f"continuing with SymSATNet({candidate.expression}), {candidate.num_parameters} orbital "
+    run.log(f"continuing with SymSATNet({candidate.expression}), {candidate.num_orbitals} orbital "
             f"coefficients, from epoch {state.epoch + 1}")
     run.apply_kernel(tied)
     state.layer = tied
@@ -92,4 +92,4 @@ def choose_candidate(weighed: list, tolerance: float):
     if not scored:
         return weighed[0]
     best = max(entry[2] for entry in scored)
-    return min((entry for entry in scored if entry[2] >= best - tolerance), key=lambda entry: entry[0].num_parameters)
+    return min((entry for entry in scored if entry[2] >= best - tolerance), key=lambda entry: entry[0].num_orbitals)

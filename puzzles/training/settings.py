@@ -6,7 +6,7 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
 
@@ -32,6 +32,19 @@ LEGACY_SETTINGS = {"truth": "free"}
 
 class TrainingError(Exception):
     """A problem with the user's input (arguments, files); its message is one line."""
+
+
+def check_choice(option: str, value: Any, choices: Sequence[str]) -> None:
+    """Refuse ``value`` for ``--option`` unless it is one of ``choices``, naming them."""
+    if value not in choices:
+        raise TrainingError(f"--{option} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def check_minimums(settings: Any, minimums: Mapping[str, int]) -> None:
+    """Refuse any integer setting below its minimum, named as its command-line option."""
+    for name, minimum in minimums.items():
+        if getattr(settings, name) < minimum:
+            raise TrainingError(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(settings, name)}")
 
 
 @dataclass
@@ -100,10 +113,8 @@ class Settings:
         if settings.out is None:
             board = f"{task.box**2}x{task.box**2}" if task.name == "sudoku" else "cube"
             settings.out = os.path.join("runs", f"{board}-{settings.model}-seed{settings.seed}")
-        for name, minimum in (("count", 3), ("epochs", 0), ("batch", 1), ("max_iter", 1), ("eval_batch", 1),
-                              ("corrupt", 0), ("seed", 0), ("aux", 0), ("auto_epochs", 0), ("auto_candidates", 1)):
-            if getattr(settings, name) < minimum:
-                raise TrainingError(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(settings, name)}")
+        check_minimums(settings, dict(count=3, epochs=0, batch=1, max_iter=1, eval_batch=1, corrupt=0, seed=0, aux=0,
+                                      auto_epochs=0, auto_candidates=1))
         if settings.seed >= 2**64:
             raise TrainingError(f"--seed must be below 2**64 (torch's seeds are 64-bit), got {settings.seed}")
         if settings.threads is not None and settings.threads < 1:
@@ -127,14 +138,12 @@ class Settings:
             except ValueError as error:
                 raise TrainingError(f"--soft-groups: {error}") from None
         _check_memory(settings, task)
-        if settings.truth not in TRUTH_MODES:
-            raise TrainingError(f"--truth must be one of {', '.join(TRUTH_MODES)}, got {settings.truth!r}")
+        check_choice("truth", settings.truth, TRUTH_MODES)
         kernels = MODEL_KERNELS[settings.model]
         if settings.kernel not in kernels:
             raise TrainingError(f"--kernel {settings.kernel!r} does not apply to {settings.model}; "
                                 f"choose one of {', '.join(kernels)}")
-        if settings.device not in ("cpu", "cuda"):
-            raise TrainingError(f"--device must be cpu or cuda, got {settings.device!r}")
+        check_choice("device", settings.device, ("cpu", "cuda"))
         return settings
 
     def make_task(self) -> Task:

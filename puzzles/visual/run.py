@@ -24,7 +24,7 @@ from puzzles.datafile import write_atomically
 from puzzles.training.checkpoint import save_checkpoint
 from puzzles.training.folder import FolderLock, remove_orphans
 from puzzles.training.randomness import EVAL_STREAM, TRAIN_STREAM, prepare_solver
-from puzzles.training.settings import TrainingError
+from puzzles.training.settings import TrainingError, check_choice, check_minimums
 
 from .boards import VisualBoards
 from .data import VisualData, make_data
@@ -68,18 +68,13 @@ class VisualSettings:
 
     def resolved(self) -> "VisualSettings":
         settings = dataclasses.replace(self)
-        if settings.layer not in LAYERS:
-            raise TrainingError(f"--layer must be one of {', '.join(LAYERS)}, got {settings.layer!r}")
-        if settings.grounding not in GROUNDINGS:
-            raise TrainingError(f"--grounding must be one of {', '.join(GROUNDINGS)}, got {settings.grounding!r}")
+        check_choice("layer", settings.layer, LAYERS)
+        check_choice("grounding", settings.grounding, GROUNDINGS)
         if settings.lr is None:
             settings.lr = DEFAULT_LAYER_LR[settings.layer]
         if settings.cnn_warmup is None:
             settings.cnn_warmup = 0 if settings.grounding == "none" else 3
-        for name, minimum in (("count", 1), ("test_count", 1), ("epochs", 0), ("batch", 1), ("max_iter", 1), ("seed", 0),
-                              ("cnn_warmup", 0)):
-            if getattr(settings, name) < minimum:
-                raise TrainingError(f"--{name.replace('_', '-')} must be >= {minimum}, got {getattr(settings, name)}")
+        check_minimums(settings, dict(count=1, test_count=1, epochs=0, batch=1, max_iter=1, seed=0, cnn_warmup=0))
         if not (settings.lr > 0 and settings.cnn_lr > 0):
             raise TrainingError("--lr and --cnn-lr must be positive")
         return settings

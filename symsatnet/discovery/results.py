@@ -28,11 +28,6 @@ class _FittedGroup:
     def degree(self) -> int:
         return self.group.degree
 
-    @property
-    def num_parameters(self) -> int:
-        """The free entries of a tied matrix (kept for compatibility; ``num_orbitals``)."""
-        return self.num_orbitals
-
 
 @dataclasses.dataclass(frozen=True)
 class Candidate(_FittedGroup):
@@ -53,7 +48,8 @@ class Discovery(_FittedGroup):
     Attributes:
         group: the discovered group (a :class:`symsatnet.groups.Group`).
         num_orbitals: its number of closed orbitals, the free entries of a tied matrix
-            (``num_parameters`` is the old name).
+            (the JSON summary also writes it as ``num_parameters``, its old name, for
+            readers of older files).
         error: relative projection error ``‖M - proj_G(M)‖ / ‖M‖`` of the normalised matrix.
         orbitals: the closed orbital map of ``group``, int64 (n, n).
         candidates: every candidate weighed, best first.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from datafile_checks import flipped_bytes_never_give_wrong_data, old_digest_is_caught, round_trip, truncations_are_refused
 from puzzles.datafile import save_npz
 from puzzles.sudoku import (
     DatasetError,
@@ -230,11 +230,7 @@ def test_fresh_seed_is_recorded_and_reproduces_the_data():
 
 
 def test_save_load_round_trip(tmp_path, small_dataset):
-    path = tmp_path / "sudoku.npz"
-    save_dataset(path, small_dataset)
-    loaded = load_dataset(path)
-    np.testing.assert_array_equal(loaded.puzzles, small_dataset.puzzles)
-    np.testing.assert_array_equal(loaded.solutions, small_dataset.solutions)
+    loaded = round_trip(tmp_path / "sudoku.npz", save_dataset, load_dataset, small_dataset)
     assert loaded.box == 3 and len(loaded) == 40
     assert loaded.metadata["seed"] == 7 and loaded.metadata["format_version"] == 1
     assert loaded.metadata["settings"]["method"] == "deducible"
@@ -250,29 +246,14 @@ def test_missing_file(tmp_path):
 def test_truncated_file(tmp_path, small_dataset):
     path = tmp_path / "sudoku.npz"
     save_dataset(path, small_dataset)
-    data = path.read_bytes()
-    for length in (0, 10, len(data) // 2, len(data) - 1):
-        path.write_bytes(data[:length])
-        with pytest.raises(DatasetError):
-            load_dataset(path)
+    truncations_are_refused(path, load_dataset)
 
 
 def test_corrupt_bytes_never_give_wrong_data(tmp_path, small_dataset):
     path = tmp_path / "sudoku.npz"
     save_dataset(path, small_dataset)
-    data = path.read_bytes()
-    for position in np.linspace(0, len(data) - 1, 60).astype(int):
-        damaged = bytearray(data)
-        damaged[position] ^= 0xFF
-        path.write_bytes(bytes(damaged))
-        # Some bytes (zip timestamps) carry no data; damage there may go unnoticed,
-        # but the arrays read back must then be the original ones.
-        try:
-            loaded = load_dataset(path)
-        except DatasetError:
-            continue
-        np.testing.assert_array_equal(loaded.puzzles, small_dataset.puzzles)
-        np.testing.assert_array_equal(loaded.solutions, small_dataset.solutions)
+    arrays = {"puzzles": small_dataset.puzzles, "solutions": small_dataset.solutions}
+    flipped_bytes_never_give_wrong_data(path, load_dataset, arrays)
 
 
 def write_raw(path, puzzles, solutions, **metadata_changes):
@@ -286,13 +267,7 @@ def test_checksum_mismatch(tmp_path, small_dataset):
     metadata = save_dataset(path, small_dataset)
     tampered = small_dataset.puzzles.copy()
     tampered[0, 0, 0] = 0 if tampered[0, 0, 0] else small_dataset.solutions[0, 0, 0]
-    # Re-save with fresh arrays but the old digest: what a hand-edited file looks like.
-    with open(path, "wb") as stream:
-        np.savez_compressed(
-            stream, metadata=np.array(json.dumps(metadata)), puzzles=tampered, solutions=small_dataset.solutions
-        )
-    with pytest.raises(DatasetError, match="checksum"):
-        load_dataset(path)
+    old_digest_is_caught(path, load_dataset, metadata, {"puzzles": tampered, "solutions": small_dataset.solutions})
 
 
 @pytest.mark.parametrize(
