@@ -150,6 +150,8 @@ def _decoded_metrics(layer, checkpoint, checkpoint_path, task, puzzles, examples
         "max_iter": layer.max_iter,
         "decode": method,
     }
+    if method == "exact":
+        metrics["solver"] = options.get("solver", "cpsat")
     return metrics, boards
 
 
@@ -171,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "on the layer's rules; decimate: our own search, no solver needed")
     parser.add_argument("--rules-data", metavar="FILE.npz",
                         help="labels to check the layer's rules on (default: the run's training part)")
+    parser.add_argument("--solver", choices=("cpsat", "rc2"), default="cpsat",
+                        help="exact: OR-Tools CP-SAT (default) or python-sat's RC2 MaxSAT solver")
     parser.add_argument("--time-limit", type=float, default=10.0, help="exact: seconds per puzzle (default 10)")
     parser.add_argument("--processes", type=int, default=1, help="exact: worker processes (default 1)")
     parser.add_argument("--max-nodes", type=int, default=2000, help="decimate: decisions per puzzle (default 2000)")
@@ -207,7 +211,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
         check_output(args.predictions, args.force, "--predictions")
     options = {}
     if args.decode == "exact":
-        options = dict(time_limit=args.time_limit, processes=args.processes, progress=args.progress)
+        options = dict(solver=args.solver, time_limit=args.time_limit, processes=args.processes,
+                       progress=args.progress)
     elif args.decode == "decimate":
         options = dict(max_nodes=args.max_nodes, progress=args.progress)
     metrics, boards = evaluate_checkpoint(args.checkpoint, args.data, args.batch, args.seed, args.device,

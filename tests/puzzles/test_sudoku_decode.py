@@ -37,17 +37,18 @@ def run_4x4(tmp_path_factory):
     return out / "checkpoint.pt", data
 
 
-@pytest.mark.parametrize("method", ["exact", "decimate"])
-def test_evaluate_decode_answers_obey_the_sudoku_rules(run_4x4, capsys, method):
+@pytest.mark.parametrize("method, extra", [("exact", []), ("exact", ["--solver", "rc2"]), ("decimate", [])])
+def test_evaluate_decode_answers_obey_the_sudoku_rules(run_4x4, capsys, method, extra):
     checkpoint, data = run_4x4
     capsys.readouterr()
-    assert evaluate_cli.main([str(checkpoint), str(data), "--decode", method, "--json"]) == 0
+    assert evaluate_cli.main([str(checkpoint), str(data), "--decode", method, "--json", *extra]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert metrics["count"] == 60 and metrics["decode"] == method
     assert metrics["rules_satisfied"] == 1.0  # by the puzzle's own checker
     assert metrics["board_accuracy"] == 1.0  # unique solutions: the same boards as the labels
     if method == "exact":
         assert metrics["proved"] == 1.0 and metrics["status"] == {"optimal": 60}
+        assert metrics["solver"] == (extra[1] if extra else "cpsat")
 
 
 def test_evaluate_decode_bad_options(run_4x4, capsys):
