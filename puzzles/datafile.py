@@ -18,10 +18,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-# Re-exported: the puzzle scripts write their files through the library's helper.
-# The atomic writer lives in the library (symsatnet.files), but importing any symsatnet module
-# loads torch and the compiled ops; the data commands (generate, convert) need neither, so the
-# three names are looked up on first use (PEP 562), which keeps `import puzzles.sudoku` light.
+from .commands import describe_os_error, run_command  # noqa: F401  (describe_os_error: re-exported)
+
+# Re-exported for the puzzle scripts, which write their files through the library's atomic
+# writer (symsatnet.files). Importing any symsatnet module loads torch and the compiled ops,
+# which the data commands (generate, convert) need not, so the three names are looked up on
+# first use (PEP 562) and `import puzzles.sudoku` stays light.
 _FROM_LIBRARY = ("PARTIAL_SUFFIX", "partial_name", "write_atomically")
 
 
@@ -32,8 +34,6 @@ def __getattr__(name: str) -> Any:
         return getattr(files, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-from .commands import describe_os_error, run_command  # noqa: F401  (describe_os_error: re-exported)
 
 FORMAT_VERSION = 1
 METADATA_KEY = "metadata"

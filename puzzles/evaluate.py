@@ -26,6 +26,7 @@ import torch
 
 from puzzles.commands import run_command
 from puzzles.datafile import DatasetError, OutputError, check_output, write_atomically
+from symsatnet.decode import SOLVERS
 
 from .training.checkpoint import layer_from_checkpoint, load_checkpoint
 from .training.data import split_indices
@@ -173,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "on the layer's rules; decimate: our own search, no solver needed")
     parser.add_argument("--rules-data", metavar="FILE.npz",
                         help="labels to check the layer's rules on (default: the run's training part)")
-    parser.add_argument("--solver", choices=("cpsat", "rc2"), default="cpsat",
+    parser.add_argument("--solver", choices=SOLVERS, default="cpsat",
                         help="exact: OR-Tools CP-SAT (default) or python-sat's RC2 MaxSAT solver")
     parser.add_argument("--time-limit", type=float, default=10.0, help="exact: seconds per puzzle (default 10)")
     parser.add_argument("--processes", type=int, default=1, help="exact: worker processes (default 1)")
