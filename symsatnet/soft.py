@@ -1,9 +1,12 @@
 """SoftSymSATNet: a C-form MAXSAT layer softly tied to several named symmetry types.
 
-C is free (or tied to a group known to be exact); every named group G_g adds to the
-training loss a prior on the part of C that G_g does not leave fixed, whose strength is
-learned from C itself (empirical Bayes, docs/design.md, "Soft tying"). The projections
-are per-orbital means through each group's orbital map, never dense n² x n² operators.
+C = (a part invariant under every named group) + one *pathway* per named group G_g: a
+matrix invariant under G_g alone, with what the shared part already holds taken out. A
+sparse prior keeps every pathway coefficient at 0 until the data pay for it, each with a
+precision learned from its own size (automatic relevance determination, docs/design.md,
+"Soft tying"). How far C ends from each group's invariant space is the discovered level.
+All maps are per-orbital gathers and means through the orbital maps, never dense n² x n²
+operators.
 """
 
 from __future__ import annotations
@@ -61,39 +64,69 @@ def _checked_groups(groups: Mapping[str, Group], n: int) -> dict[str, Group]:
     return checked
 
 
+class _Pathway(nn.Module):
+    """The classes (orbitals, or point orbits) of one pathway's space inside the shared
+    space's classes: sizes, and the shared class each lies in."""
+
+    def __init__(self, labels: torch.Tensor, count: int, shared: torch.Tensor, shared_count: int) -> None:
+        super().__init__()
+        first = _first_of_each(labels, count)
+        self.count, self.shared_count = count, shared_count
+        self.register_buffer("sizes", torch.bincount(labels, minlength=count), persistent=False)
+        self.register_buffer("parent", shared[first], persistent=False)
+
+    def centred(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-class values minus the size-weighted mean of their shared class: the part of
+        the pathway the shared space does not hold (its projection out)."""
+        sizes = self.sizes.to(values.dtype)
+        totals = values.new_zeros(self.shared_count).index_add(0, self.parent, values * sizes)
+        counts = values.new_zeros(self.shared_count).index_add(0, self.parent, sizes)
+        return values - (totals / counts.clamp_min(1))[self.parent]
+
+
 class SoftSymSATNet(CFormLayer):
-    r"""MAXSAT layer whose C is pulled towards invariance under named groups, each with a
-    strength learned from how far C is from it.
+    r"""MAXSAT layer whose C is invariant under named groups where the data allow it, and
+    breaks each group only as far as the data pay for.
 
-    C = (a part invariant under every named group, SymSATNet's unit-norm orbital
-    coefficients ``coeffs`` and ``truth``) + ``residual_scale`` * (a free part ``residual``,
-    ``truth_residual``, starting at 0): C itself is free, the split only lets the shared
-    part learn at the tied layer's speed while the free part breaks what the data break.
-    With ``tie`` there is no free part: C is tied to ``tie`` and the named groups stay soft.
+    C's problem block B and truth row t are a *shared part*, invariant under the group all
+    named groups generate (SymSATNet's unit-norm orbital coefficients ``coeffs``,
+    ``truth``), plus one *pathway* per named group G_g: a G_g-invariant matrix (and
+    vector) with its projection onto the shared space taken out, so a pathway holds only
+    what G_g allows and the other groups do not. Pathways start at 0 (C starts invariant
+    under every group). With ``tie``, every space is also invariant under ``tie`` (C is
+    hard-tied to it, the named groups stay soft) and one more pathway, the tie's whole
+    space, lets C be any tie-invariant matrix.
 
-    For every group G_g, with P_g the Reynolds projection (per-orbital means of the problem
-    block, per-orbit means of the truth row), the residual is
-    r_g = ||(B, t) - P_g (B, t)|| over the problem block B = C[1:n+1, 1:n+1] and the truth
-    row t = C[0, 1:n+1] (counted twice, for row and column). Its prior is a Gaussian on the
-    d_g free directions that G_g removes, with a precision lambda_g of its own; integrating
-    lambda_g out under a scale-free hyperprior floored at 1 / tau² (docs/design.md) gives
+    The prior (``regularizer()``) is sparse per pathway coefficient. Pathway orbital o
+    carries u_o, its share of ||C|| (entry value times the square root of its size); each
+    u_o has a Gaussian prior whose precision is integrated out under a scale-free
+    hyperprior floored at 1 / tau² (automatic relevance determination), which gives
 
-        regularizer = strength * sum_g (d_g / 2) * log(1 + r_g² / (d_g tau²)),
+        regularizer = strength * sum_g sum_o (1/2) log(1 + u_o² / tau²),
 
-    exactly 0 where C is G_g-invariant. Its gradient is lambda_g (C - P_g C) with the
-    learned strength lambda_g = d_g / (r_g² + d_g tau²): at most 1 / tau² for a symmetry
-    that holds, falling as 1 / (mean squared residual) for one the data break, so each
-    type finds its own level. The training loop adds ``regularizer()`` to the loss.
+    exactly 0 when every pathway is 0. Its gradient is lambda_o u_o with the learned
+    precision lambda_o = 1 / (u_o² + tau²): 1 / tau² for a coefficient the data do not
+    need, falling as 1 / u_o² once they do. A rule that only some groups keep is cheapest in
+    the pathway of the largest group that keeps it (fewest coefficients), so the pathways
+    used say which groups hold. The training loop adds ``regularizer()`` per example and
+    bit to the loss.
+
+    ``symmetry_levels()`` measures, per named group, the relative residual
+    ||C - P_g C|| / ||C|| (P_g the Reynolds projection, per-orbital means), the share of C
+    in the group's pathway, and the mean learned precision of its coefficients relative to
+    1 / tau².
 
     Args:
         n: number of problem variables.
         groups: ``{name: Group}``, every group on the n problem variables.
         aux: number of auxiliary variables (their rows are free and not regularised).
-        tie: a group the problem block and truth row are hard-tied to (default none: C is
-            free), e.g. the groups :meth:`harden` found exact.
-        tau: the residual scale per entry below which a symmetry counts as holding.
+        tie: a group C is hard-tied to (default none), e.g. the groups :meth:`harden`
+            found exact.
+        tau: the share of ||C|| below which a pathway coefficient counts as unused.
         strength: weight of the whole prior.
-        residual_scale: the free part's factor (its Adam step relative to the lr).
+        pathway_lr: the pathways' step size: :meth:`optimizer_groups` gives them a plain
+            (momentum) gradient step of this size instead of Adam's per-coefficient
+            normalised one, which would let every noisy coefficient random-walk.
         max_iter, eps, prox_lam, k: solver settings as for :class:`~symsatnet.CSATNet`.
 
     Shape:
@@ -102,8 +135,8 @@ class SoftSymSATNet(CFormLayer):
 
     Example:
         >>> layer = SoftSymSATNet(729, {"digits": digits, "rows": rows})
-        >>> loss = task_loss + layer.regularizer() / len(train_set)
-        >>> layer.symmetry_levels()["digits"]         # {'residual': ..., 'strength': ...}
+        >>> loss = task_loss + layer.regularizer() / (len(train_set) * 729)
+        >>> layer.symmetry_levels()["digits"]         # {'residual': ..., 'pathway': ..., ...}
         >>> hard = layer.harden(0.05)                  # tie the exact ones
     """
 
@@ -117,7 +150,7 @@ class SoftSymSATNet(CFormLayer):
         tie: Optional[Group] = None,
         tau: float = 1e-3,
         strength: float = 1.0,
-        residual_scale: float = 0.01,
+        pathway_lr: float = 1.0,
         max_iter: int = 40,
         eps: float = 1e-4,
         prox_lam: float = 1e-2,
@@ -125,14 +158,18 @@ class SoftSymSATNet(CFormLayer):
         k: int = 32,
     ) -> None:
         super().__init__(n, aux, k, max_iter, eps, prox_lam)
-        for value, what in ((tau, "tau"), (residual_scale, "residual_scale")):
+        for value, what in ((tau, "tau"), (pathway_lr, "pathway_lr")):
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"{what} must be a positive number, got {value!r}")
         if not (strength >= 0 and math.isfinite(strength)):
             raise ValueError(f"strength must be a number >= 0, got {strength!r}")
-        self.tau, self.strength, self.residual_scale = float(tau), float(strength), float(residual_scale)
+        if tie is not None and (not isinstance(tie, Group) or tie.degree != self.n):
+            raise ValueError(f"tie must be a symsatnet.groups.Group on the n = {self.n} variables, got {tie!r}")
+        self.tau, self.strength, self.pathway_lr = float(tau), float(strength), float(pathway_lr)
         groups = _checked_groups(groups, self.n)
         self.names = list(groups)
+        extra = [tie] if tie is not None else []
+        # The named groups themselves (for the levels), the pathway spaces and the shared space.
         self.spaces = nn.ModuleList(InvariantSpace(group) for group in groups.values())
         for index, space in enumerate(self.spaces):  # buffers, so they follow .to(device)
             self.register_buffer(f"_pair_first_{index}", _first_of_each(space.orbital_map.ravel(), space.num_orbitals),
@@ -140,19 +177,42 @@ class SoftSymSATNet(CFormLayer):
             self.register_buffer(f"_point_first_{index}", _first_of_each(space.orbits, space.num_orbits),
                                  persistent=False)
         self.tie = None if tie is None else InvariantSpace(tie, degree=self.n)
-        # The shared part: invariant under every named group (or the tie group), with
-        # SymSATNet's unit-norm coefficients, so it learns at the tied layer's speed.
-        self.base = self.tie if tie is not None else InvariantSpace(joint_group(list(groups.values())))
+        # With a tie: one pathway per named group inside the tie's space, and one more for
+        # the tie's space itself, so C can be any tie-invariant matrix.
+        self.path_spaces = (
+            self.spaces if tie is None
+            else nn.ModuleList([*(InvariantSpace(joint_group([tie, group])) for group in groups.values()), self.tie])
+        )
+        self.base = InvariantSpace(joint_group(extra + list(groups.values())))
+        self.pair_paths = nn.ModuleList(
+            _Pathway(space.orbital_map.ravel(), space.num_orbitals, self.base.orbital_map.ravel(), self.base.num_orbitals)
+            for space in self.path_spaces
+        )
+        self.point_paths = nn.ModuleList(
+            _Pathway(space.orbits, space.num_orbits, self.base.orbits, self.base.num_orbits)
+            for space in self.path_spaces
+        )
         self.coeffs = nn.Parameter(torch.randn(self.base.num_orbitals))
         self.truth = nn.Parameter(torch.randn(self.base.num_orbits))
-        if tie is None:
-            # The free part, scaled so that an Adam step moves its entries by
-            # residual_scale * lr (4e-4 at SymSATNet's lr 4e-2; 0.05, SATNet-Plain's 2e-3 per
-            # step, let noise swamp the shared part on 9x9 X-Sudoku); it starts at 0,
-            # so C starts invariant under every group.
-            self.residual = nn.Parameter(torch.zeros(self.n, self.n))
-            self.truth_residual = nn.Parameter(torch.zeros(self.n))
+        self.paths = nn.ParameterList(nn.Parameter(torch.zeros(space.num_orbitals)) for space in self.path_spaces)
+        self.truth_paths = nn.ParameterList(nn.Parameter(torch.zeros(space.num_orbits)) for space in self.path_spaces)
         self.aux_rows = nn.Parameter(torch.randn(self.aux, self.size) * initial_scale(self.size))
+
+    def optimizer_groups(self, lr: float) -> list[dict[str, Any]]:
+        """Parameter groups for :class:`torch.optim.Adam` at learning rate ``lr``: the shared
+        part and aux rows as usual; the pathways with ``eps = lr / pathway_lr``, so their
+        step is ``pathway_lr`` times the (momentum-averaged) gradient while gradients stay
+        below eps, and at most ``lr`` per coefficient beyond."""
+        shared = [self.coeffs, self.truth, self.aux_rows]
+        return [{"params": shared}, {"params": [*self.paths, *self.truth_paths], "eps": lr / self.pathway_lr}]
+
+    def open_pathways(self, open: bool = True) -> None:
+        """Let the pathways learn (``True``) or hold them where they are (``False``: no
+        gradients reach them, so C stays in the shared space while they are at 0). Training
+        the shared part first and opening the pathways once it has settled keeps the large,
+        unsettled gradients of the first epochs out of the pathways."""
+        for theta in [*self.paths, *self.truth_paths]:
+            theta.requires_grad_(open)
 
     @property
     def groups(self) -> dict[str, Group]:
@@ -161,17 +221,37 @@ class SoftSymSATNet(CFormLayer):
 
     # -- C --------------------------------------------------------------------------
 
+    def _path_values(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per pathway, the entry value of every orbital and of every point orbit, with the
+        shared space's part taken out."""
+        pairs, points = [], []
+        for theta, path in zip(self.paths, self.pair_paths):
+            pairs.append(path.centred(theta * path.sizes.to(theta.dtype).rsqrt()))
+        for theta, path in zip(self.truth_paths, self.point_paths):
+            points.append(path.centred(theta * path.sizes.to(theta.dtype).rsqrt()))
+        return pairs, points
+
+    def _shares(self) -> list[torch.Tensor]:
+        """u per pathway: every orbital's (and point orbit's) share of ||C||, concatenated."""
+        pairs, points = self._path_values()
+        return [
+            torch.cat([pair * pp.sizes.to(pair.dtype).sqrt(), point * (2 * pt.sizes.to(point.dtype)).sqrt()])
+            for pair, point, pp, pt in zip(pairs, points, self.pair_paths, self.point_paths)
+        ]
+
     def problem_block(self) -> torch.Tensor:
         """C[1:n+1, 1:n+1], symmetric with a zero diagonal (never read by the solver), shape (n, n)."""
         block = self.base.build(self.coeffs * self.base.orbital_sizes.to(self.coeffs.dtype).rsqrt())
-        if self.tie is None:
-            block = block + self.residual_scale * symmetric_part(self.residual)
+        for values, space in zip(self._path_values()[0], self.path_spaces):
+            block = block + space.build(values)
         return block - torch.diag_embed(block.diagonal())
 
     def truth_row(self) -> torch.Tensor:
         """C[0, 1:n+1], shape (n,)."""
         truth = self.base.build_truth(self.truth * self.base.orbit_sizes.to(self.truth.dtype).rsqrt())
-        return truth if self.tie is not None else truth + self.residual_scale * self.truth_residual
+        for values, space in zip(self._path_values()[1], self.path_spaces):
+            truth = truth + space.build_truth(values)
+        return truth
 
     def matrix(self) -> torch.Tensor:
         n, truth = self.n, self.truth_row()
@@ -184,13 +264,19 @@ class SoftSymSATNet(CFormLayer):
 
     # -- the prior ------------------------------------------------------------------
 
-    def _free_directions(self, space: InvariantSpace) -> int:
-        """d_g: dimensions of (symmetric block, truth row) that the projection removes."""
-        n = self.n
-        return n * (n + 1) // 2 - space.num_orbitals + n - space.num_orbits
+    def regularizer(self) -> torch.Tensor:
+        """The negative log prior, strength * sum over pathway coefficients of
+        (1/2) log(1 + u² / tau²); 0 exactly when every pathway is 0 (C invariant under every
+        named group)."""
+        return self.prior(self._shares())
+
+    def prior(self, shares: list[torch.Tensor]) -> torch.Tensor:
+        """:meth:`regularizer` of given shares u (one tensor per pathway)."""
+        total = sum((0.5 * torch.log1p((u / self.tau) ** 2)).sum() for u in shares)
+        return self.strength * total
 
     def _squared_residuals(self, block: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-        """||(B, t) - P_g (B, t)||² per group, shape (groups,); differentiable."""
+        """||(B, t) - P_g (B, t)||² per named group, shape (groups,)."""
         values = []
         flat = block.reshape(-1)
         for index, space in enumerate(self.spaces):
@@ -202,35 +288,21 @@ class SoftSymSATNet(CFormLayer):
             values.append(block_part.square().sum() + 2 * truth_part.square().sum())
         return torch.stack(values)
 
-    def _dimensions(self, like: torch.Tensor) -> torch.Tensor:
-        return like.new_tensor([float(max(self._free_directions(space), 1)) for space in self.spaces])
-
-    def regularizer(self) -> torch.Tensor:
-        """The negative log prior, strength * sum_g (d_g / 2) log(1 + r_g² / (d_g tau²)); 0
-        exactly where C is invariant under every group."""
-        return self.prior(self.problem_block(), self.truth_row())
-
-    def prior(self, block: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-        """:meth:`regularizer` of any problem block (n, n) and truth row (n,)."""
-        squared = self._squared_residuals(block, truth)
-        dims = self._dimensions(squared)
-        return self.strength * (0.5 * dims * torch.log1p(squared / (dims * self.tau**2))).sum()
-
     @torch.no_grad()
     def symmetry_levels(self) -> dict[str, dict[str, float]]:
-        """Per group: ``residual`` ||C - P_g C|| / ||C|| over the problem block and truth row,
-        and ``strength``, the learned precision lambda_g = d_g / (r_g² + d_g tau²) (at most
-        1 / tau²; ``relative_strength`` is lambda_g tau², 1 for a symmetry that holds)."""
+        """Per named group: ``residual`` ||C - P_g C|| / ||C|| over the problem block and
+        truth row (0 for a group C keeps); ``pathway`` the group's pathway's share of ||C||;
+        ``relative_strength`` the mean learned precision of its coefficients times tau² (1:
+        the prior holds all of them at 0; near 0: the data use them all)."""
         block, truth = self.problem_block(), self.truth_row()
         squared = self._squared_residuals(block, truth)
-        dims = self._dimensions(squared)
         norm = (block.square().sum() + 2 * truth.square().sum()).sqrt().clamp_min(torch.finfo(block.dtype).tiny)
-        strengths = dims / (squared + dims * self.tau**2)
+        shares = self._shares()
         return {
             name: {
                 "residual": float(squared[index].sqrt() / norm),
-                "strength": float(strengths[index]),
-                "relative_strength": float(strengths[index] * self.tau**2),
+                "pathway": float(shares[index].norm() / norm),
+                "relative_strength": float((1 / (1 + (shares[index] / self.tau) ** 2)).mean()),
             }
             for index, name in enumerate(self.names)
         }
@@ -242,39 +314,70 @@ class SoftSymSATNet(CFormLayer):
         levels = self.symmetry_levels()
         exact = [name for name in self.names if levels[name]["residual"] <= threshold]
         soft = [name for name in self.names if name not in exact]
-        matrix = self.matrix().detach()
-        settings = dict(max_iter=self.max_iter, eps=self.eps, prox_lam=self.prox_lam, k=self.k)
         tied = [self.groups[name] for name in exact] + ([self.tie.group] if self.tie is not None else [])
+        matrix = self.matrix().detach()
+        if tied:
+            space = InvariantSpace(joint_group(tied))
+            n = self.n
+            matrix = matrix.clone()
+            matrix[1 : n + 1, 1 : n + 1] = space.symmetrize(matrix[1 : n + 1, 1 : n + 1])
+            matrix[0, 1 : n + 1] = matrix[1 : n + 1, 0] = space.build_truth(space.project_truth(matrix[0, 1 : n + 1]))
+        settings = dict(max_iter=self.max_iter, eps=self.eps, prox_lam=self.prox_lam, k=self.k)
         if not soft:
             return SymSATNet.from_matrix(matrix, joint_group(tied), truth="free", **settings)
         layer = type(self)(
             self.n, {name: self.groups[name] for name in soft}, self.aux, joint_group(tied) if tied else None,
-            self.tau, self.strength, self.residual_scale, **settings,
+            self.tau, self.strength, self.pathway_lr, **settings,
         ).to(matrix.dtype)
         layer.load_matrix(matrix)
         return layer
 
     @torch.no_grad()
-    def load_matrix(self, matrix: torch.Tensor) -> None:
-        """Set the parameters to the full (N, N) C (its projection onto ``tie`` when there is
-        one; the diagonal of the problem block is dropped)."""
+    def load_matrix(self, matrix: torch.Tensor, rounds: int = 500, tolerance: float = 1e-9) -> None:
+        """Set the parameters to represent the full (N, N) C: its shared-space projection in
+        the shared part and the rest split over the pathways by alternating projections
+        (backfitting; the diagonal of the problem block is dropped). A C the layer cannot
+        represent (a part outside the sum of the pathway spaces, e.g. one that breaks
+        ``tie``) is a ValueError naming how much is left."""
         n, base = self.n, self.base
         matrix = symmetric_part(matrix.to(self.truth.dtype))
+        if matrix.shape != (self.size, self.size):
+            raise ValueError(f"expected C of shape ({self.size}, {self.size}), got {tuple(matrix.shape)}")
         block, truth = matrix[1 : n + 1, 1 : n + 1], matrix[0, 1 : n + 1]
         block = block - torch.diag_embed(block.diagonal())
         values, point_values = base.project(block), base.project_truth(truth)
         self.coeffs.copy_(values * base.orbital_sizes.to(block.dtype).sqrt())
         self.truth.copy_(point_values * base.orbit_sizes.to(truth.dtype).sqrt())
-        if self.tie is None:
-            self.residual.copy_((block - base.build(values)) / self.residual_scale)
-            self.truth_residual.copy_((truth - base.build_truth(point_values)) / self.residual_scale)
+        left_block, left_truth = block - base.build(values), truth - base.build_truth(point_values)
+        pairs = [torch.zeros_like(theta) for theta in self.paths]
+        points = [torch.zeros_like(theta) for theta in self.truth_paths]
+        scale = float((block.square().sum() + truth.square().sum()).sqrt().clamp_min(1e-300))
+        for _ in range(rounds):
+            if float((left_block.square().sum() + left_truth.square().sum()).sqrt()) <= tolerance * scale:
+                break
+            for index, space in enumerate(self.path_spaces):
+                step, point_step = space.project(left_block), space.project_truth(left_truth)
+                pairs[index] += step
+                points[index] += point_step
+                left_block = left_block - space.build(step)
+                left_truth = left_truth - space.build_truth(point_step)
+        left = float((left_block.square().sum() + left_truth.square().sum()).sqrt())
+        if left > 1e-6 * scale:
+            raise ValueError(
+                f"C is not in the layer's space: a part of relative size {left / scale:.3g} is outside the "
+                "shared space plus the pathways (does it break `tie`?)"
+            )
+        for theta, value, path in zip(self.paths, pairs, self.pair_paths):
+            theta.copy_(path.centred(value) * path.sizes.to(value.dtype).sqrt())
+        for theta, value, path in zip(self.truth_paths, points, self.point_paths):
+            theta.copy_(path.centred(value) * path.sizes.to(value.dtype).sqrt())
         self.aux_rows.copy_(matrix[n + 1 :, :])
 
     # -- files ----------------------------------------------------------------------
 
     def _config(self) -> dict[str, Any]:
         return dict(
-            n=self.n, aux=self.aux, tau=self.tau, strength=self.strength, residual_scale=self.residual_scale,
+            n=self.n, aux=self.aux, tau=self.tau, strength=self.strength, pathway_lr=self.pathway_lr,
             groups={name: repr(group) for name, group in self.groups.items()},
             tie=None if self.tie is None else repr(self.tie.group), **self._settings(),
         )
@@ -284,7 +387,7 @@ class SoftSymSATNet(CFormLayer):
         groups = {name: parse_group(expression) for name, expression in config["groups"].items()}
         tie = None if config.get("tie") is None else parse_group(config["tie"])
         return cls(
-            config["n"], groups, config["aux"], tie, config["tau"], config["strength"], config["residual_scale"],
+            config["n"], groups, config["aux"], tie, config["tau"], config["strength"], config["pathway_lr"],
             config["max_iter"], config["eps"], config["prox_lam"], k=config["k"],
         )
 
@@ -292,5 +395,5 @@ class SoftSymSATNet(CFormLayer):
         tie = "none" if self.tie is None else repr(self.tie.group)
         return (
             f"n={self.n}, groups={self.names}, tie={tie}, aux={self.aux}, tau={self.tau}, strength={self.strength}, "
-            f"residual_scale={self.residual_scale}, " + super().extra_repr()
+            f"pathway_lr={self.pathway_lr}, " + super().extra_repr()
         )

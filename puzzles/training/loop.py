@@ -172,6 +172,8 @@ class Run:
             raise TrainingError(f"--kernel {self.settings.kernel}: {error}") from None
 
     def new_optimizer(self, layer: nn.Module) -> torch.optim.Optimizer:
+        if hasattr(layer, "optimizer_groups"):  # SoftSymSATNet: its pathways take plain gradient steps
+            return torch.optim.Adam(layer.optimizer_groups(self.settings.lr), lr=self.settings.lr)
         return torch.optim.Adam(layer.parameters(), lr=self.settings.lr)
 
     def _wrap(self, layer: nn.Module) -> nn.Module:
@@ -201,7 +203,7 @@ class Run:
         random.seed(seed)
         config = initial_config(self.settings.model, self.task, self.settings.max_iter, self.settings.truth,
                                 self.settings.aux, self.settings.group, self.settings.soft_groups,
-                                self.settings.soft_tau, self.settings.soft_strength)
+                                self.settings.soft_tau, self.settings.soft_strength, self.settings.soft_path_lr)
         layer = build_layer(config).to(self.device)
         phase = "plain" if self.settings.model == "symsatnet-auto" else "fixed"
         return RunState(layer, self.new_optimizer(layer), phase=phase)
@@ -250,6 +252,8 @@ class Run:
 
         settings, dist, layer = self.settings, self.dist, state.layer
         layer.train()
+        if hasattr(layer, "open_pathways"):  # SoftSymSATNet: the shared part alone for the warm-up epochs
+            layer.open_pathways(state.epoch >= settings.soft_warmup)
         order = self.data_order.permutation(len(train))
         steps = range(0, len(train), settings.batch)
         tally = Tally()

@@ -50,6 +50,7 @@ DEFAULT_TRUTH = "tied"
 def initial_config(
     model: str, task: Task, max_iter: int, truth: str = DEFAULT_TRUTH, aux: int | None = None,
     group: str | None = None, soft_groups: str | None = None, soft_tau: float = 1e-3, soft_strength: float = 1.0,
+    soft_path_lr: float = 1.0,
 ) -> dict[str, Any]:
     """Layer config of ``model`` at the start of training (``aux`` None: the published number;
     ``group`` None: the task's symmetry group, else a group expression for SymSATNet).
@@ -73,7 +74,7 @@ def initial_config(
     if model == "symsatnet-soft":
         groups = {name: repr(group) for name, group in task.symmetry_types(soft_groups).items()}
         return {"layer": "SoftSymSATNet", "n": task.n, "aux": aux, "groups": groups,
-                "tau": soft_tau, "strength": soft_strength, **settings}
+                "tau": soft_tau, "strength": soft_strength, "pathway_lr": soft_path_lr, **settings}
     chosen = task.group() if group is None else parse_group(group)
     if chosen.degree != task.n:
         raise ValueError(f"the group acts on {chosen.degree} points, the task has {task.n} variables")
@@ -108,7 +109,7 @@ def build_layer(config: dict[str, Any]) -> nn.Module:
         tie = None if config.get("tie") is None else parse_group(config["tie"])
         return SoftSymSATNet(config["n"], groups, aux=config["aux"], tie=tie, tau=config["tau"],
                              strength=config.get("strength", 1.0),
-                             residual_scale=config.get("residual_scale", 0.01), **solver)
+                             pathway_lr=config.get("pathway_lr", 1.0), **solver)
     raise ValueError(f"unknown layer kind {kind!r} in the model description")
 
 

@@ -86,10 +86,12 @@ class Settings:
     discover_rtol: float = 0.5
     discover_max_err: float = 0.5
     # SymSATNet-Soft: comma-separated symmetry types (Task.symmetry_types; None = all) and
-    # the residual scale of its prior (symsatnet.soft.SoftSymSATNet's tau).
+    # symsatnet.soft.SoftSymSATNet's tau, strength and pathway_lr.
     soft_groups: Optional[str] = None
     soft_tau: float = 1e-3
     soft_strength: float = 1.0
+    soft_path_lr: float = 1.0
+    soft_warmup: int = 5
     eval_batch: int = 100
     progress: bool = True
     resume: bool = False
@@ -133,6 +135,10 @@ class Settings:
                 raise TrainingError(f"--soft-tau must be a positive number, got {settings.soft_tau}")
             if not (settings.soft_strength >= 0 and math.isfinite(settings.soft_strength)):
                 raise TrainingError(f"--soft-strength must be a number >= 0, got {settings.soft_strength}")
+            if settings.soft_warmup < 0:
+                raise TrainingError(f"--soft-warmup must be >= 0, got {settings.soft_warmup}")
+            if not (settings.soft_path_lr > 0 and math.isfinite(settings.soft_path_lr)):
+                raise TrainingError(f"--soft-path-lr must be a positive number, got {settings.soft_path_lr}")
             try:
                 task.symmetry_types(settings.soft_groups)
             except ValueError as error:

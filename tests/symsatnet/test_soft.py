@@ -46,21 +46,93 @@ def test_regularizer_is_zero_on_invariant_matrices_and_grows_with_a_violation():
     assert values[1] > 0 and values[1] < values[2] < values[3]
 
 
+class _Regularizer(torch.nn.Module):
+    def __init__(self, layer):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self):
+        return self.layer.regularizer()
+
+
 def test_regularizer_gradient_by_finite_differences():
     layer = planted_layer(0.3)
-    block, truth = layer.problem_block().detach(), layer.truth_row().detach()
-    block = block + 0.01 * torch.randn_like(block)
-    truth = truth + 0.01 * torch.randn_like(truth)
-    torch.autograd.gradcheck(layer.prior, (block.requires_grad_(), truth.requires_grad_()))
-    # and through the parameters: the regulariser's gradient is that of the prior of C
+    shares = [u.detach() + 0.01 * torch.randn_like(u) for u in layer._shares()]
+    torch.autograd.gradcheck(lambda *u: layer.prior(list(u)), tuple(u.requires_grad_() for u in shares))
+    # and through the parameters: against finite differences, and only the pathways feel it
+    wrapped = _Regularizer(layer)
+    names = [f"layer.paths.{index}" for index in range(len(layer.paths))]
+
+    def prior_of(*thetas):
+        return torch.func.functional_call(wrapped, dict(zip(names, thetas)), ())
+
+    paths = tuple(theta.detach() + 0.01 * torch.randn_like(theta) for theta in layer.paths)
+    torch.autograd.gradcheck(prior_of, tuple(theta.requires_grad_() for theta in paths))
+    layer.zero_grad()
     layer.regularizer().backward()
-    assert layer.residual.grad.abs().sum() > 0 and layer.coeffs.grad.abs().max() < 1e-9
+    assert layer.paths[0].grad.abs().sum() > 0 and layer.coeffs.grad is None
+
+
+def test_regularizer_matches_its_formula():
+    layer = planted_layer(0.2)
+    u = torch.cat(layer._shares())
+    expected = (0.5 * torch.log1p((u / layer.tau) ** 2)).sum()
+    torch.testing.assert_close(layer.regularizer(), expected)
+    # the shares are the pathways' parts of C: their norms add up to the pathways' norm
+    block = layer.problem_block() - layer.base.symmetrize(layer.problem_block())
+    truth = layer.truth_row() - layer.base.build_truth(layer.base.project_truth(layer.truth_row()))
+    torch.testing.assert_close(u.square().sum(), block.square().sum() + 2 * truth.square().sum())
 
 
 def test_levels_recover_one_exact_and_one_broken_symmetry():
     levels = planted_layer(0.5).symmetry_levels()
-    assert levels["left"]["residual"] < 1e-12 and levels["left"]["relative_strength"] == pytest.approx(1.0)
-    assert levels["right"]["residual"] > 0.05 and levels["right"]["relative_strength"] < 1e-3
+    assert levels["left"]["residual"] < 1e-12 and levels["right"]["residual"] > 0.05
+    # the violation keeps LEFT, so it is carried by LEFT's pathway; RIGHT's stays unused
+    assert levels["left"]["pathway"] > 0.05 and levels["left"]["relative_strength"] < 1
+    assert levels["right"]["pathway"] == 0 and levels["right"]["relative_strength"] == pytest.approx(1.0)
+
+
+def test_a_pathway_learns_what_its_group_keeps():
+    """Fit C to a planted target by gradient steps: the violation (LEFT-invariant, not
+    RIGHT-invariant) goes to LEFT's pathway; the levels say LEFT holds, RIGHT does not."""
+    target = planted_layer(0.5)
+    layer = SoftSymSATNet(12, {"left": LEFT, "right": RIGHT}, tau=1e-2, strength=1e-3).double()
+    optimizer = torch.optim.Adam(layer.optimizer_groups(0.05), lr=0.05)
+    goal = target.matrix().detach()
+    for _ in range(600):
+        optimizer.zero_grad()
+        ((layer.matrix() - goal).square().sum() + layer.regularizer()).backward()
+        optimizer.step()
+    levels = layer.symmetry_levels()
+    assert (layer.matrix() - goal).abs().max() < 0.05
+    assert levels["left"]["residual"] < 0.02 < 0.2 < levels["right"]["residual"]
+    assert levels["right"]["pathway"] < 0.02 < levels["left"]["pathway"]
+
+
+def test_optimizer_groups_and_frozen_pathways():
+    layer = SoftSymSATNet(12, {"left": LEFT, "right": RIGHT}, pathway_lr=4.0)
+    shared, paths = layer.optimizer_groups(0.04)
+    assert paths["eps"] == pytest.approx(0.01) and "eps" not in shared
+    assert sum(p.numel() for p in shared["params"]) + sum(p.numel() for p in paths["params"]) == sum(
+        p.numel() for p in layer.parameters())
+    layer.open_pathways(False)
+    z, given = torch.rand(2, 12), torch.rand(2, 12) < 0.5
+    (layer(z, given).sum() + layer.regularizer()).backward()
+    assert all(theta.grad is None for theta in layer.paths) and layer.coeffs.grad is not None
+
+
+def test_load_matrix_refuses_a_matrix_outside_the_layer():
+    layer = SoftSymSATNet(12, {"left": LEFT}).double()  # C must be LEFT-invariant
+    matrix = torch.randn(13, 13, dtype=torch.float64)
+    with pytest.raises(ValueError, match="not in the layer's space"):
+        layer.load_matrix(matrix)
+    # a Trivial group is a free pathway: then every C fits
+    free = SoftSymSATNet(12, {"left": LEFT, "free": Trivial(12)}).double()
+    free.load_matrix(matrix)
+    expected = 0.5 * (matrix + matrix.T)
+    expected[1:, 1:] -= torch.diag_embed(expected[1:, 1:].diagonal())
+    expected[0, 0] = 0.0  # C's truth-truth entry is 0 in every C-form layer
+    torch.testing.assert_close(free.matrix(), expected)
 
 
 def test_harden_ties_the_exact_groups_and_keeps_the_rest_soft():
@@ -78,7 +150,10 @@ def test_trains_a_step_and_round_trips_through_a_file(tmp_path):
     layer = SoftSymSATNet(12, {"left": LEFT, "cyclic": Cyclic(12)}, aux=2, k=8, max_iter=5)
     z, given = torch.rand(3, 12), torch.rand(3, 12) < 0.5
     (layer(z, given).sum() + layer.regularizer()).backward()
-    assert layer.residual.grad.abs().sum() > 0 and layer.coeffs.grad.abs().sum() > 0
+    assert layer.paths[0].grad.abs().sum() > 0 and layer.coeffs.grad.abs().sum() > 0
+    with torch.no_grad():
+        for theta in layer.paths:
+            theta.add_(0.1 * torch.randn_like(theta))
     layer.save(tmp_path / "soft.pt")
     loaded = SoftSymSATNet.load(tmp_path / "soft.pt")
     torch.testing.assert_close(loaded.matrix(), layer.matrix())
@@ -142,13 +217,15 @@ def test_trains_through_the_cli_logs_levels_and_resumes(tmp_path, capsys):
     from puzzles import train as train_cli
 
     tiny = ["sudoku", "--box", "2", "--count", "60", "--batch", "10", "--threads", "1", "--no-progress",
-            "--model", "symsatnet-soft", "--soft-groups", "digits,rows", "--out", str(tmp_path / "run")]
+            "--model", "symsatnet-soft", "--soft-groups", "digits,rows", "--soft-warmup", "1", "--out", str(tmp_path / "run")]
     assert train_cli.main([*tiny, "--epochs", "1"]) == 0
     assert train_cli.main([*tiny, "--epochs", "2", "--resume"]) == 0
     lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [row["layer"] for row in lines] == ["SoftSymSATNet"] * 2
     assert set(lines[-1]["symmetry_levels"]) == {"digits", "rows"}
     assert "residuals digits" in capsys.readouterr().out
+    assert lines[0]["symmetry_levels"]["rows"]["pathway"] == 0  # the warm-up epoch: shared part only
+    assert lines[-1]["symmetry_levels"]["rows"]["pathway"] > 0
 
 
 @pytest.mark.parametrize(
@@ -156,6 +233,8 @@ def test_trains_through_the_cli_logs_levels_and_resumes(tmp_path, capsys):
     [
         (["--model", "symsatnet-soft", "--soft-groups", "digits,diagonals"], "unknown symmetry type"),
         (["--model", "symsatnet", "--soft-groups", "digits"], "applies to --model symsatnet-soft"),
+        (["--model", "symsatnet-soft", "--soft-warmup", "-1"], "--soft-warmup must be >= 0"),
+        (["--model", "symsatnet-soft", "--soft-path-lr", "0"], "--soft-path-lr must be a positive number"),
     ],
 )
 def test_cli_refuses_bad_soft_options(tmp_path, capsys, options, message):
