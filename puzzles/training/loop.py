@@ -324,6 +324,8 @@ class Run:
         settings = self.settings
         splits = load_data(settings, self.task, self.dir, self.dist, self.log)
         state = self._restored_state(checkpoint) if checkpoint else self._fresh_state()
+        if hasattr(state.layer, "open_pathways"):  # SoftSymSATNet: closed during the warm-up epochs
+            state.layer.open_pathways(state.epoch >= settings.soft_warmup)
         kernel = self.apply_kernel(state.layer)
         if checkpoint:
             self.log(f"resuming {self.dir} after epoch {state.epoch} ({state.layer.__class__.__name__}, "

@@ -73,7 +73,9 @@ def initial_config(
         return {"layer": "SATNet", "n": task.n, "m": 600, "aux": aux, **settings}
     if model == "symsatnet-soft":
         groups = {name: repr(group) for name, group in task.symmetry_types(soft_groups).items()}
+        shared = task.shared_group(soft_groups)
         return {"layer": "SoftSymSATNet", "n": task.n, "aux": aux, "groups": groups,
+                "shared": None if shared is None else repr(shared),
                 "tau": soft_tau, "strength": soft_strength, "pathway_lr": soft_path_lr, **settings}
     chosen = task.group() if group is None else parse_group(group)
     if chosen.degree != task.n:
@@ -109,7 +111,8 @@ def build_layer(config: dict[str, Any]) -> nn.Module:
         tie = None if config.get("tie") is None else parse_group(config["tie"])
         return SoftSymSATNet(config["n"], groups, aux=config["aux"], tie=tie, tau=config["tau"],
                              strength=config.get("strength", 1.0),
-                             pathway_lr=config.get("pathway_lr", 1.0), **solver)
+                             pathway_lr=config.get("pathway_lr", 1.0),
+                             shared=None if config.get("shared") is None else parse_group(config["shared"]), **solver)
     raise ValueError(f"unknown layer kind {kind!r} in the model description")
 
 

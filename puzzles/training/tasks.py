@@ -76,6 +76,18 @@ class Task:
             return sudoku_symmetry_types(self.box, chosen)
         return {name: _cube_symmetry_type(name) for name in chosen}
 
+    def shared_group(self, names: Optional[str] = None):
+        """The group the chosen symmetry types generate, written so that the structured
+        kernel applies (all six Sudoku types: ``sudoku_group(box, transpose=True)``; both
+        cube types: ``cube_group()``), or None where we have no such form."""
+        from puzzles.sudoku.xsudoku import SYMMETRY_TYPES
+        from symsatnet.groups import cube_group, sudoku_group
+
+        chosen = set(self.symmetry_types(names))
+        if self.name == "sudoku":
+            return sudoku_group(self.box, transpose=True) if chosen == set(SYMMETRY_TYPES) else None
+        return cube_group() if chosen == set(CUBE_SYMMETRY_TYPES) else None
+
     # ---------------------------------------------------------------- data files
 
     def generate(self, count: int, seed: int, progress: bool = False):

@@ -121,6 +121,31 @@ def test_optimizer_groups_and_frozen_pathways():
     assert all(theta.grad is None for theta in layer.paths) and layer.coeffs.grad is not None
 
 
+def test_structured_warm_up_matches_the_dense_kernel_and_the_shared_group_is_checked():
+    task = Task("sudoku", 3)  # on 4x4 the structured kernel is not worth it and auto stays dense
+    layer = SoftSymSATNet(task.n, task.symmetry_types(), shared=task.shared_group(), k=8, max_iter=5).double()
+    assert layer.active_kernel == "dense"  # pathways open: C may leave the shared space
+    layer.open_pathways(False)
+    assert layer.active_kernel == "structured"
+    z, given = torch.rand(3, task.n, dtype=torch.float64), torch.rand(3, task.n) < 0.4
+    torch.manual_seed(2)
+    structured = layer(z, given)
+    layer.kernel = "dense"
+    torch.manual_seed(2)
+    torch.testing.assert_close(structured, layer(z, given))
+    with torch.no_grad():
+        layer.paths[0][3] = 0.1  # a closed pathway away from 0: the structured kernel no longer applies
+    layer.kernel = "auto"
+    assert layer.active_kernel == "dense"
+    layer.kernel = "structured"
+    with pytest.raises(ValueError, match="while the pathways are closed and at 0"):
+        layer(z, given)
+    with pytest.raises(ValueError, match="does not have the orbitals"):
+        SoftSymSATNet(task.n, task.symmetry_types("digits,rows"), shared=task.shared_group())
+    with pytest.raises(ValueError, match="needs the shared group in the structured family"):
+        SoftSymSATNet(task.n, task.symmetry_types(), kernel="structured")
+
+
 def test_load_matrix_refuses_a_matrix_outside_the_layer():
     layer = SoftSymSATNet(12, {"left": LEFT}).double()  # C must be LEFT-invariant
     matrix = torch.randn(13, 13, dtype=torch.float64)
