@@ -95,8 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soft-warmup", type=int, dest="soft_warmup", metavar="EPOCHS",
                         help="symsatnet-soft: epochs that train the shared part alone before the pathways "
                              "open (default 5)")
+    parser.add_argument("--soft-significance", type=float, dest="soft_significance", metavar="SD",
+                        help="symsatnet-soft: standard deviations of its batch noise a pathway coefficient's "
+                             "averaged gradient must exceed to move it off 0 (default 3)")
     parser.add_argument("--soft-path-lr", type=float, dest="soft_path_lr",
-                        help="symsatnet-soft: the pathways' plain gradient step size (default 1)")
+                        help="symsatnet-soft: the pathways' gradient step size (default 0.3)")
     parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")
     return parser
 
@@ -105,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ignored silently (``cube --box 7``), so they are refused.
 SUDOKU_ONLY = ("box",)
 AUTO_ONLY = ("auto_epochs", "auto_candidates", "discover_method", "discover_max_err")
-SOFT_ONLY = ("soft_groups", "soft_tau", "soft_strength", "soft_path_lr", "soft_warmup")
+SOFT_ONLY = ("soft_groups", "soft_tau", "soft_strength", "soft_path_lr", "soft_warmup", "soft_significance")
 
 
 def irrelevant_option(arguments: dict) -> Optional[str]:

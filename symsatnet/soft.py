@@ -25,7 +25,7 @@ from .invariant import InvariantSpace
 from .layers import CFormLayer, initial_scale, symmetric_part
 from .symsatnet import SymSATNet
 
-__all__ = ["SoftSymSATNet", "joint_group"]
+__all__ = ["PathwayOptimizer", "SoftSymSATNet", "joint_group"]
 
 
 def joint_group(groups: list[Group]) -> Group:
@@ -65,6 +65,75 @@ def _checked_groups(groups: Mapping[str, Group], n: int) -> dict[str, Group]:
             raise ValueError(f"group {name!r} acts on {group.degree} points, the layer has n = {n} variables")
         checked[name] = group
     return checked
+
+
+class PathwayOptimizer(torch.optim.Optimizer):
+    r"""Adam for the shared parameters; a significance-gated proximal step for the pathways.
+
+    A parameter group with ``kind='pathway'`` keeps Adam's moment estimates m (``betas[0]``)
+    and v (``pathway_beta2``) per coefficient, takes the plain step
+    theta - pathway_lr * m and shrinks it towards 0 by pathway_lr * lambda (soft
+    thresholding, the proximal step of an L1 penalty lambda |theta|) with
+
+        lambda = significance * sqrt((1 - beta1) / (1 + beta1)) * sqrt(max(v - m², 0)),
+
+    the given number of standard deviations of m when the gradient is batch noise alone.
+    A coefficient at 0 leaves it only when its averaged gradient stands out from its own
+    noise, so the pathways stay exactly 0 where the data do not break the group: on 9x9
+    Sudoku a random dense change of 3% of ||C|| took the board accuracy of a trained tied
+    layer from 0.405 to 0.02, so shrinking noise towards 0 (an L2 or log prior) is not
+    enough (docs/design.md, "Soft tying"). Groups with ``kind='adam'`` (the default) take
+    Adam's step (lr, betas, eps).
+    """
+
+    def __init__(self, params, lr: float = 4e-2, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 pathway_lr: float = 0.3, significance: float = 3.0, pathway_beta2: float = 0.99) -> None:
+        for value, what in ((lr, "lr"), (eps, "eps"), (pathway_lr, "pathway_lr"), (significance, "significance")):
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{what} must be a number >= 0, got {value!r}")
+        for beta in (*betas, pathway_beta2):
+            if not 0 <= beta < 1:
+                raise ValueError(f"betas must lie in [0, 1), got {beta!r}")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, kind="adam", pathway_lr=pathway_lr,
+                        significance=significance, pathway_beta2=pathway_beta2)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            if group["kind"] not in ("adam", "pathway"):
+                raise ValueError(f"parameter group kind must be 'adam' or 'pathway', got {group['kind']!r}")
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            pathway = group["kind"] == "pathway"
+            if pathway:
+                beta2 = group["pathway_beta2"]
+            for theta in group["params"]:
+                if theta.grad is None:
+                    continue
+                state = self.state[theta]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(theta)
+                    state["exp_avg_sq"] = torch.zeros_like(theta)
+                state["step"] += 1
+                grad, m, v = theta.grad, state["exp_avg"], state["exp_avg_sq"]
+                m.lerp_(grad, 1 - beta1)
+                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                m_hat = m / (1 - beta1 ** state["step"])
+                v_hat = v / (1 - beta2 ** state["step"])
+                if not pathway:
+                    theta.addcdiv_(m_hat, v_hat.sqrt().add_(group["eps"]), value=-group["lr"])
+                    continue
+                noise = (v_hat - m_hat.square()).clamp_min(0).sqrt()
+                shrink = group["pathway_lr"] * group["significance"] * math.sqrt((1 - beta1) / (1 + beta1)) * noise
+                moved = theta - group["pathway_lr"] * m_hat
+                theta.copy_(moved.sign() * (moved.abs() - shrink).clamp_min(0))
+        return loss
 
 
 def _same_orbitals(shared: Group, generated: Group) -> Group:
@@ -174,7 +243,7 @@ class SoftSymSATNet(CFormLayer):
         tie: Optional[Group] = None,
         tau: float = 1e-3,
         strength: float = 1.0,
-        pathway_lr: float = 1.0,
+        pathway_lr: float = 0.3,
         max_iter: int = 40,
         eps: float = 1e-4,
         prox_lam: float = 1e-2,
@@ -265,13 +334,14 @@ class SoftSymSATNet(CFormLayer):
         aux = torch.cat([self.aux_rows[:, : 1 + self.n], symmetric_part(self.aux_rows[:, 1 + self.n :])], dim=1)
         return structured_mix(self._tables, values, self.truth_row(), aux, z, is_input, **self._solve_kwargs())
 
-    def optimizer_groups(self, lr: float) -> list[dict[str, Any]]:
-        """Parameter groups for :class:`torch.optim.Adam` at learning rate ``lr``: the shared
-        part and aux rows as usual; the pathways with ``eps = lr / pathway_lr``, so their
-        step is ``pathway_lr`` times the (momentum-averaged) gradient while gradients stay
-        below eps, and at most ``lr`` per coefficient beyond."""
+    def optimizer(self, lr: float = 4e-2, significance: float = 3.0) -> PathwayOptimizer:
+        """The optimizer the pathways are meant for: Adam at ``lr`` on the shared part and
+        aux rows, :class:`PathwayOptimizer`'s significance-gated steps of size
+        ``pathway_lr`` on the pathways (which then need no ``regularizer()`` in the loss)."""
         shared = [self.coeffs, self.truth, self.aux_rows]
-        return [{"params": shared}, {"params": [*self.paths, *self.truth_paths], "eps": lr / self.pathway_lr}]
+        pathways = [*self.paths, *self.truth_paths]
+        return PathwayOptimizer([{"params": shared}, {"params": pathways, "kind": "pathway"}], lr=lr,
+                                pathway_lr=self.pathway_lr, significance=significance)
 
     def open_pathways(self, open: bool = True) -> None:
         """Let the pathways learn (``True``) or hold them where they are (``False``: no
@@ -359,8 +429,8 @@ class SoftSymSATNet(CFormLayer):
     def symmetry_levels(self) -> dict[str, dict[str, float]]:
         """Per named group: ``residual`` ||C - P_g C|| / ||C|| over the problem block and
         truth row (0 for a group C keeps); ``pathway`` the group's pathway's share of ||C||;
-        ``relative_strength`` the mean learned precision of its coefficients times tau² (1:
-        the prior holds all of them at 0; near 0: the data use them all)."""
+        ``active`` the fraction of its coefficients that are not 0; ``relative_strength``
+        the mean ARD precision of :meth:`regularizer` times tau² (1: all at 0)."""
         block, truth = self.problem_block(), self.truth_row()
         squared = self._squared_residuals(block, truth)
         norm = (block.square().sum() + 2 * truth.square().sum()).sqrt().clamp_min(torch.finfo(block.dtype).tiny)
@@ -370,6 +440,7 @@ class SoftSymSATNet(CFormLayer):
                 "residual": float(squared[index].sqrt() / norm),
                 "pathway": float(shares[index].norm() / norm),
                 "relative_strength": float((1 / (1 + (shares[index] / self.tau) ** 2)).mean()),
+                "active": float(torch.cat([self.paths[index], self.truth_paths[index]]).ne(0).double().mean()),
             }
             for index, name in enumerate(self.names)
         }

@@ -172,8 +172,8 @@ class Run:
             raise TrainingError(f"--kernel {self.settings.kernel}: {error}") from None
 
     def new_optimizer(self, layer: nn.Module) -> torch.optim.Optimizer:
-        if hasattr(layer, "optimizer_groups"):  # SoftSymSATNet: its pathways take plain gradient steps
-            return torch.optim.Adam(layer.optimizer_groups(self.settings.lr), lr=self.settings.lr)
+        if hasattr(layer, "optimizer"):  # SoftSymSATNet: significance-gated steps on its pathways
+            return layer.optimizer(self.settings.lr, self.settings.soft_significance)
         return torch.optim.Adam(layer.parameters(), lr=self.settings.lr)
 
     def _wrap(self, layer: nn.Module) -> nn.Module:
@@ -273,8 +273,6 @@ class Run:
             losses = example_losses(outputs, targets, given)
             state.optimizer.zero_grad(set_to_none=True)
             loss = losses.sum() * weight
-            if hasattr(layer, "regularizer"):  # SoftSymSATNet's prior, per example (as the loss) and bit
-                loss = loss + layer.regularizer() / (len(train) * layer.n)
             loss.backward()
             state.optimizer.step()
             if counted:

@@ -50,7 +50,7 @@ DEFAULT_TRUTH = "tied"
 def initial_config(
     model: str, task: Task, max_iter: int, truth: str = DEFAULT_TRUTH, aux: int | None = None,
     group: str | None = None, soft_groups: str | None = None, soft_tau: float = 1e-3, soft_strength: float = 1.0,
-    soft_path_lr: float = 1.0,
+    soft_path_lr: float = 0.3,
 ) -> dict[str, Any]:
     """Layer config of ``model`` at the start of training (``aux`` None: the published number;
     ``group`` None: the task's symmetry group, else a group expression for SymSATNet).
@@ -111,7 +111,7 @@ def build_layer(config: dict[str, Any]) -> nn.Module:
         tie = None if config.get("tie") is None else parse_group(config["tie"])
         return SoftSymSATNet(config["n"], groups, aux=config["aux"], tie=tie, tau=config["tau"],
                              strength=config.get("strength", 1.0),
-                             pathway_lr=config.get("pathway_lr", 1.0),
+                             pathway_lr=config.get("pathway_lr", 0.3),
                              shared=None if config.get("shared") is None else parse_group(config["shared"]), **solver)
     raise ValueError(f"unknown layer kind {kind!r} in the model description")
 

@@ -90,8 +90,9 @@ class Settings:
     soft_groups: Optional[str] = None
     soft_tau: float = 1e-3
     soft_strength: float = 1.0
-    soft_path_lr: float = 1.0
+    soft_path_lr: float = 0.3
     soft_warmup: int = 5
+    soft_significance: float = 3.0
     eval_batch: int = 100
     progress: bool = True
     resume: bool = False
@@ -135,6 +136,8 @@ class Settings:
                 raise TrainingError(f"--soft-tau must be a positive number, got {settings.soft_tau}")
             if not (settings.soft_strength >= 0 and math.isfinite(settings.soft_strength)):
                 raise TrainingError(f"--soft-strength must be a number >= 0, got {settings.soft_strength}")
+            if not (settings.soft_significance >= 0 and math.isfinite(settings.soft_significance)):
+                raise TrainingError(f"--soft-significance must be a number >= 0, got {settings.soft_significance}")
             if settings.soft_warmup < 0:
                 raise TrainingError(f"--soft-warmup must be >= 0, got {settings.soft_warmup}")
             if not (settings.soft_path_lr > 0 and math.isfinite(settings.soft_path_lr)):

@@ -17,7 +17,7 @@ from puzzles.sudoku.xsudoku import (
 from puzzles.training.tasks import Task
 from symsatnet import InvariantSpace, SymSATNet
 from symsatnet.groups import Cyclic, Product, Symmetric, Trivial, sudoku_group
-from symsatnet.soft import SoftSymSATNet
+from symsatnet.soft import PathwayOptimizer, SoftSymSATNet
 
 # 12 points = (a, b) with a in 0..2, b in 0..3 (index a * 4 + b): "left" permutes a, "right" b.
 LEFT, RIGHT = Product(Symmetric(3), Trivial(4)), Product(Trivial(3), Symmetric(4))
@@ -89,19 +89,21 @@ def test_levels_recover_one_exact_and_one_broken_symmetry():
     assert levels["left"]["residual"] < 1e-12 and levels["right"]["residual"] > 0.05
     # the violation keeps LEFT, so it is carried by LEFT's pathway; RIGHT's stays unused
     assert levels["left"]["pathway"] > 0.05 and levels["left"]["relative_strength"] < 1
+    assert levels["left"]["active"] > 0
     assert levels["right"]["pathway"] == 0 and levels["right"]["relative_strength"] == pytest.approx(1.0)
+    assert levels["right"]["active"] == 0
 
 
 def test_a_pathway_learns_what_its_group_keeps():
     """Fit C to a planted target by gradient steps: the violation (LEFT-invariant, not
     RIGHT-invariant) goes to LEFT's pathway; the levels say LEFT holds, RIGHT does not."""
     target = planted_layer(0.5)
-    layer = SoftSymSATNet(12, {"left": LEFT, "right": RIGHT}, tau=1e-2, strength=1e-3).double()
-    optimizer = torch.optim.Adam(layer.optimizer_groups(0.05), lr=0.05)
+    layer = SoftSymSATNet(12, {"left": LEFT, "right": RIGHT}, pathway_lr=0.1).double()
+    optimizer = layer.optimizer(0.05)
     goal = target.matrix().detach()
     for _ in range(600):
         optimizer.zero_grad()
-        ((layer.matrix() - goal).square().sum() + layer.regularizer()).backward()
+        (layer.matrix() - goal).square().sum().backward()
         optimizer.step()
     levels = layer.symmetry_levels()
     assert (layer.matrix() - goal).abs().max() < 0.05
@@ -109,10 +111,39 @@ def test_a_pathway_learns_what_its_group_keeps():
     assert levels["right"]["pathway"] < 0.02 < levels["left"]["pathway"]
 
 
-def test_optimizer_groups_and_frozen_pathways():
-    layer = SoftSymSATNet(12, {"left": LEFT, "right": RIGHT}, pathway_lr=4.0)
-    shared, paths = layer.optimizer_groups(0.04)
-    assert paths["eps"] == pytest.approx(0.01) and "eps" not in shared
+def test_pathway_steps_stay_at_zero_on_noise_and_follow_a_real_gradient():
+    torch.manual_seed(0)
+    theta = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    optimizer = PathwayOptimizer([{"params": [theta], "kind": "pathway"}], pathway_lr=0.1)
+    at_zero = 0
+    for _ in range(400):
+        noise = torch.randn(2, dtype=torch.float64)
+        theta.grad = torch.stack([noise[0], 1.0 + 0.3 * noise[1]])  # pure noise; a real gradient
+        optimizer.step()
+        at_zero += int(theta[0] == 0)
+    assert at_zero >= 380  # exactly 0 on all but rare excursions, which shrink back
+    assert theta[1] < -20  # the real gradient moves it (at about pathway_lr per step)
+
+
+def test_pathway_optimizer_is_adam_on_adam_groups():
+    torch.manual_seed(0)
+    ours, reference = (torch.nn.Parameter(torch.randn(5, dtype=torch.float64)) for _ in range(2))
+    reference.data.copy_(ours.data)
+    mine, theirs = PathwayOptimizer([ours], lr=0.01), torch.optim.Adam([reference], lr=0.01)
+    for _ in range(50):
+        gradient = torch.randn(5, dtype=torch.float64)
+        ours.grad, reference.grad = gradient.clone(), gradient.clone()
+        mine.step()
+        theirs.step()
+    torch.testing.assert_close(ours, reference)
+    with pytest.raises(ValueError, match="kind must be 'adam' or 'pathway'"):
+        PathwayOptimizer([{"params": [ours], "kind": "sgd"}])
+
+
+def test_layer_optimizer_and_frozen_pathways():
+    layer = SoftSymSATNet(12, {"left": LEFT, "right": RIGHT}, pathway_lr=0.5)
+    shared, paths = layer.optimizer(0.04).param_groups
+    assert shared["kind"] == "adam" and paths["kind"] == "pathway" and paths["pathway_lr"] == 0.5
     assert sum(p.numel() for p in shared["params"]) + sum(p.numel() for p in paths["params"]) == sum(
         p.numel() for p in layer.parameters())
     layer.open_pathways(False)
@@ -260,6 +291,7 @@ def test_trains_through_the_cli_logs_levels_and_resumes(tmp_path, capsys):
         (["--model", "symsatnet", "--soft-groups", "digits"], "applies to --model symsatnet-soft"),
         (["--model", "symsatnet-soft", "--soft-warmup", "-1"], "--soft-warmup must be >= 0"),
         (["--model", "symsatnet-soft", "--soft-path-lr", "0"], "--soft-path-lr must be a positive number"),
+        (["--model", "symsatnet-soft", "--soft-significance", "-1"], "--soft-significance must be a number >= 0"),
     ],
 )
 def test_cli_refuses_bad_soft_options(tmp_path, capsys, options, message):
