@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="symsatnet-soft: weight of the prior against the loss (default 1)")
     parser.add_argument("--soft-warmup", type=int, dest="soft_warmup", metavar="EPOCHS",
                         help="symsatnet-soft: epochs that train the shared part alone before the pathways "
-                             "open (default 5)")
+                             "open (default 3)")
     parser.add_argument("--soft-significance", type=float, dest="soft_significance", metavar="SD",
                         help="symsatnet-soft: standard deviations of its batch noise a pathway coefficient's "
                              "averaged gradient must exceed to move it off 0 (default 3)")

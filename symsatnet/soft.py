@@ -1,10 +1,10 @@
 """SoftSymSATNet: a C-form MAXSAT layer softly tied to several named symmetry types.
 
 C = (a part invariant under every named group) + one *pathway* per named group G_g: a
-matrix invariant under G_g alone, with what the shared part already holds taken out. A
-sparse prior keeps every pathway coefficient at 0 until the data pay for it, each with a
-precision learned from its own size (automatic relevance determination, docs/design.md,
-"Soft tying"). How far C ends from each group's invariant space is the discovered level.
+matrix invariant under G_g alone, with what the shared part already holds taken out.
+:class:`PathwayOptimizer` keeps every pathway coefficient exactly at 0 until its gradient
+stands out from its own batch noise (docs/design.md, "Soft tying"). How far C ends from
+each group's invariant space is the discovered level.
 All maps are per-orbital gathers and means through the orbital maps, never dense n² x n²
 operators.
 """
@@ -70,14 +70,16 @@ def _checked_groups(groups: Mapping[str, Group], n: int) -> dict[str, Group]:
 class PathwayOptimizer(torch.optim.Optimizer):
     r"""Adam for the shared parameters; a significance-gated proximal step for the pathways.
 
-    A parameter group with ``kind='pathway'`` keeps Adam's moment estimates m (``betas[0]``)
-    and v (``pathway_beta2``) per coefficient, takes the plain step
+    A parameter group with ``kind='pathway'`` keeps Adam's moment estimates m and v per
+    coefficient (``pathway_betas``: m averages ~50 batches, so its noise is a tenth of one
+    batch's), takes the plain step
     theta - pathway_lr * m and shrinks it towards 0 by pathway_lr * lambda (soft
     thresholding, the proximal step of an L1 penalty lambda |theta|) with
 
         lambda = significance * sqrt((1 - beta1) / (1 + beta1)) * sqrt(max(v - m², 0)),
 
     the given number of standard deviations of m when the gradient is batch noise alone.
+    The first 1 / (1 - beta1) steps only gather m and v (no noise estimate yet).
     A coefficient at 0 leaves it only when its averaged gradient stands out from its own
     noise, so the pathways stay exactly 0 where the data do not break the group: on 9x9
     Sudoku a random dense change of 3% of ||C|| took the board accuracy of a trained tied
@@ -87,15 +89,16 @@ class PathwayOptimizer(torch.optim.Optimizer):
     """
 
     def __init__(self, params, lr: float = 4e-2, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 pathway_lr: float = 0.3, significance: float = 3.0, pathway_beta2: float = 0.99) -> None:
+                 pathway_lr: float = 0.3, significance: float = 3.0, pathway_betas: tuple[float, float] = (0.98, 0.99),
+                 ) -> None:
         for value, what in ((lr, "lr"), (eps, "eps"), (pathway_lr, "pathway_lr"), (significance, "significance")):
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{what} must be a number >= 0, got {value!r}")
-        for beta in (*betas, pathway_beta2):
+        for beta in (*betas, *pathway_betas):
             if not 0 <= beta < 1:
                 raise ValueError(f"betas must lie in [0, 1), got {beta!r}")
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, kind="adam", pathway_lr=pathway_lr,
-                        significance=significance, pathway_beta2=pathway_beta2)
+                        significance=significance, pathway_betas=tuple(pathway_betas))
         super().__init__(params, defaults)
         for group in self.param_groups:
             if group["kind"] not in ("adam", "pathway"):
@@ -108,10 +111,8 @@ class PathwayOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            beta1, beta2 = group["betas"]
             pathway = group["kind"] == "pathway"
-            if pathway:
-                beta2 = group["pathway_beta2"]
+            beta1, beta2 = group["pathway_betas"] if pathway else group["betas"]
             for theta in group["params"]:
                 if theta.grad is None:
                     continue
@@ -129,6 +130,8 @@ class PathwayOptimizer(torch.optim.Optimizer):
                 if not pathway:
                     theta.addcdiv_(m_hat, v_hat.sqrt().add_(group["eps"]), value=-group["lr"])
                     continue
+                if state["step"] < 1 / (1 - beta1):
+                    continue  # no noise estimate yet: gather one window of batches before moving
                 noise = (v_hat - m_hat.square()).clamp_min(0).sqrt()
                 shrink = group["pathway_lr"] * group["significance"] * math.sqrt((1 - beta1) / (1 + beta1)) * noise
                 moved = theta - group["pathway_lr"] * m_hat
@@ -182,24 +185,26 @@ class SoftSymSATNet(CFormLayer):
     hard-tied to it, the named groups stay soft) and one more pathway, the tie's whole
     space, lets C be any tie-invariant matrix.
 
-    The prior (``regularizer()``) is sparse per pathway coefficient. Pathway orbital o
-    carries u_o, its share of ||C|| (entry value times the square root of its size); each
-    u_o has a Gaussian prior whose precision is integrated out under a scale-free
-    hyperprior floored at 1 / tau² (automatic relevance determination), which gives
+    Training (:meth:`optimizer`): Adam on the shared part; on the pathways,
+    :class:`PathwayOptimizer`'s proximal steps, whose L1 weight per coefficient is a
+    multiple of that coefficient's own gradient noise, so a pathway coefficient leaves 0
+    only when the data break its group's neighbours consistently. A rule that some groups
+    keep is learnt in the pathways of the groups that keep it, so the levels say which
+    groups hold. Train the shared part alone first (:meth:`open_pathways`).
+
+    ``regularizer()`` is a sparse (ARD) log prior on the pathways for training with other
+    optimizers: pathway orbital o carries u_o, its share of ||C|| (entry value times the
+    square root of its size), and
 
         regularizer = strength * sum_g sum_o (1/2) log(1 + u_o² / tau²),
 
-    exactly 0 when every pathway is 0. Its gradient is lambda_o u_o with the learned
-    precision lambda_o = 1 / (u_o² + tau²): 1 / tau² for a coefficient the data do not
-    need, falling as 1 / u_o² once they do. A rule that only some groups keep is cheapest in
-    the pathway of the largest group that keeps it (fewest coefficients), so the pathways
-    used say which groups hold. The training loop adds ``regularizer()`` per example and
-    bit to the loss.
+    exactly 0 when every pathway is 0, gradient lambda_o u_o with the learned precision
+    lambda_o = 1 / (u_o² + tau²). (On 9x9 Sudoku it does not hold the pathways' noise
+    small enough; see docs/design.md.)
 
     ``symmetry_levels()`` measures, per named group, the relative residual
     ||C - P_g C|| / ||C|| (P_g the Reynolds projection, per-orbital means), the share of C
-    in the group's pathway, and the mean learned precision of its coefficients relative to
-    1 / tau².
+    in the group's pathway and the fraction of its coefficients in use.
 
     Args:
         n: number of problem variables.
@@ -207,11 +212,11 @@ class SoftSymSATNet(CFormLayer):
         aux: number of auxiliary variables (their rows are free and not regularised).
         tie: a group C is hard-tied to (default none), e.g. the groups :meth:`harden`
             found exact.
-        tau: the share of ||C|| below which a pathway coefficient counts as unused.
-        strength: weight of the whole prior.
-        pathway_lr: the pathways' step size: :meth:`optimizer_groups` gives them a plain
-            (momentum) gradient step of this size instead of Adam's per-coefficient
-            normalised one, which would let every noisy coefficient random-walk.
+        tau: ``regularizer()``'s share of ||C|| below which a coefficient counts as unused.
+        strength: weight of ``regularizer()``.
+        pathway_lr: the pathways' step size in :meth:`optimizer` (a plain step on the
+            averaged gradient: Adam's per-coefficient normalisation would let every noisy
+            coefficient random-walk).
         max_iter, eps, prox_lam, k: solver settings as for :class:`~symsatnet.CSATNet`.
         shared: the group the named groups (and ``tie``) generate, written in the group
             language's structured family (e.g. ``sudoku_group(3, transpose=True)`` for the
@@ -228,7 +233,8 @@ class SoftSymSATNet(CFormLayer):
 
     Example:
         >>> layer = SoftSymSATNet(729, {"digits": digits, "rows": rows})
-        >>> loss = task_loss + layer.regularizer() / (len(train_set) * 729)
+        >>> optimizer = layer.optimizer(lr=4e-2)
+        >>> layer.open_pathways(epoch >= warmup)        # each epoch; then train on the task loss
         >>> layer.symmetry_levels()["digits"]         # {'residual': ..., 'pathway': ..., ...}
         >>> hard = layer.harden(0.05)                  # tie the exact ones
     """

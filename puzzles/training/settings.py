@@ -91,7 +91,7 @@ class Settings:
     soft_tau: float = 1e-3
     soft_strength: float = 1.0
     soft_path_lr: float = 0.3
-    soft_warmup: int = 5
+    soft_warmup: int = 3
     soft_significance: float = 3.0
     eval_batch: int = 100
     progress: bool = True
