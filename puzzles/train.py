@@ -87,11 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soft-groups", dest="soft_groups", metavar="NAMES",
                         help="symsatnet-soft: comma-separated symmetry types to tie softly (default all: "
                              "digits,rows,bands,columns,stacks,transpose for Sudoku; facelets,colours for the cube)")
-    parser.add_argument("--soft-tau", type=float, dest="soft_tau",
-                        help="symsatnet-soft: share of ||C|| below which a pathway coefficient counts as "
-                             "unused (default 1e-3)")
-    parser.add_argument("--soft-strength", type=float, dest="soft_strength",
-                        help="symsatnet-soft: weight of the prior against the loss (default 1)")
     parser.add_argument("--soft-warmup", type=int, dest="soft_warmup", metavar="EPOCHS",
                         help="symsatnet-soft: epochs that train the shared part alone before the pathways "
                              "open (default 3)")
@@ -99,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="symsatnet-soft: standard deviations of its batch noise a pathway coefficient's "
                              "averaged gradient must exceed to move it off 0 (default 3)")
     parser.add_argument("--soft-path-lr", type=float, dest="soft_path_lr",
-                        help="symsatnet-soft: the pathways' gradient step size (default 0.3)")
+                        help="symsatnet-soft: the pathways' gradient step size (default 1)")
     parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")
     return parser
 
@@ -108,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ignored silently (``cube --box 7``), so they are refused.
 SUDOKU_ONLY = ("box",)
 AUTO_ONLY = ("auto_epochs", "auto_candidates", "discover_method", "discover_max_err")
-SOFT_ONLY = ("soft_groups", "soft_tau", "soft_strength", "soft_path_lr", "soft_warmup", "soft_significance")
+SOFT_ONLY = ("soft_groups", "soft_path_lr", "soft_warmup", "soft_significance")
 
 
 def irrelevant_option(arguments: dict) -> Optional[str]:

@@ -89,7 +89,7 @@ class PathwayOptimizer(torch.optim.Optimizer):
     """
 
     def __init__(self, params, lr: float = 4e-2, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 pathway_lr: float = 0.3, significance: float = 3.0, pathway_betas: tuple[float, float] = (0.98, 0.99),
+                 pathway_lr: float = 1.0, significance: float = 3.0, pathway_betas: tuple[float, float] = (0.98, 0.99),
                  ) -> None:
         for value, what in ((lr, "lr"), (eps, "eps"), (pathway_lr, "pathway_lr"), (significance, "significance")):
             if not (value >= 0 and math.isfinite(value)):
@@ -249,7 +249,7 @@ class SoftSymSATNet(CFormLayer):
         tie: Optional[Group] = None,
         tau: float = 1e-3,
         strength: float = 1.0,
-        pathway_lr: float = 0.3,
+        pathway_lr: float = 1.0,
         max_iter: int = 40,
         eps: float = 1e-4,
         prox_lam: float = 1e-2,

@@ -203,7 +203,7 @@ class Run:
         random.seed(seed)
         config = initial_config(self.settings.model, self.task, self.settings.max_iter, self.settings.truth,
                                 self.settings.aux, self.settings.group, self.settings.soft_groups,
-                                self.settings.soft_tau, self.settings.soft_strength, self.settings.soft_path_lr)
+                                self.settings.soft_path_lr)
         layer = build_layer(config).to(self.device)
         phase = "plain" if self.settings.model == "symsatnet-auto" else "fixed"
         return RunState(layer, self.new_optimizer(layer), phase=phase)

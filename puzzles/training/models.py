@@ -49,8 +49,8 @@ DEFAULT_TRUTH = "tied"
 
 def initial_config(
     model: str, task: Task, max_iter: int, truth: str = DEFAULT_TRUTH, aux: int | None = None,
-    group: str | None = None, soft_groups: str | None = None, soft_tau: float = 1e-3, soft_strength: float = 1.0,
-    soft_path_lr: float = 0.3,
+    group: str | None = None, soft_groups: str | None = None,
+    soft_path_lr: float = 1.0,
 ) -> dict[str, Any]:
     """Layer config of ``model`` at the start of training (``aux`` None: the published number;
     ``group`` None: the task's symmetry group, else a group expression for SymSATNet).
@@ -76,7 +76,7 @@ def initial_config(
         shared = task.shared_group(soft_groups)
         return {"layer": "SoftSymSATNet", "n": task.n, "aux": aux, "groups": groups,
                 "shared": None if shared is None else repr(shared),
-                "tau": soft_tau, "strength": soft_strength, "pathway_lr": soft_path_lr, **settings}
+                "pathway_lr": soft_path_lr, **settings}
     chosen = task.group() if group is None else parse_group(group)
     if chosen.degree != task.n:
         raise ValueError(f"the group acts on {chosen.degree} points, the task has {task.n} variables")
@@ -109,9 +109,9 @@ def build_layer(config: dict[str, Any]) -> nn.Module:
     if kind == "SoftSymSATNet":
         groups = {name: parse_group(expression) for name, expression in config["groups"].items()}
         tie = None if config.get("tie") is None else parse_group(config["tie"])
-        return SoftSymSATNet(config["n"], groups, aux=config["aux"], tie=tie, tau=config["tau"],
+        return SoftSymSATNet(config["n"], groups, aux=config["aux"], tie=tie, tau=config.get("tau", 1e-3),
                              strength=config.get("strength", 1.0),
-                             pathway_lr=config.get("pathway_lr", 0.3),
+                             pathway_lr=config.get("pathway_lr", 1.0),
                              shared=None if config.get("shared") is None else parse_group(config["shared"]), **solver)
     raise ValueError(f"unknown layer kind {kind!r} in the model description")
 

@@ -86,11 +86,9 @@ class Settings:
     discover_rtol: float = 0.5
     discover_max_err: float = 0.5
     # SymSATNet-Soft: comma-separated symmetry types (Task.symmetry_types; None = all) and
-    # symsatnet.soft.SoftSymSATNet's tau, strength and pathway_lr.
+    # SoftSymSATNet's pathway step size, the epochs before its pathways open and their gate.
     soft_groups: Optional[str] = None
-    soft_tau: float = 1e-3
-    soft_strength: float = 1.0
-    soft_path_lr: float = 0.3
+    soft_path_lr: float = 1.0
     soft_warmup: int = 3
     soft_significance: float = 3.0
     eval_batch: int = 100
@@ -132,10 +130,6 @@ class Settings:
             except ValueError as error:
                 raise TrainingError(f"--group: {error}") from None
         if settings.model == "symsatnet-soft":
-            if not (settings.soft_tau > 0 and math.isfinite(settings.soft_tau)):
-                raise TrainingError(f"--soft-tau must be a positive number, got {settings.soft_tau}")
-            if not (settings.soft_strength >= 0 and math.isfinite(settings.soft_strength)):
-                raise TrainingError(f"--soft-strength must be a number >= 0, got {settings.soft_strength}")
             if not (settings.soft_significance >= 0 and math.isfinite(settings.soft_significance)):
                 raise TrainingError(f"--soft-significance must be a number >= 0, got {settings.soft_significance}")
             if settings.soft_warmup < 0:
