@@ -68,32 +68,33 @@ def _checked_groups(groups: Mapping[str, Group], n: int) -> dict[str, Group]:
 
 
 class PathwayOptimizer(torch.optim.Optimizer):
-    r"""Adam for the shared parameters; a significance-gated proximal step for the pathways.
+    r"""Adam for the shared parameters; significance-gated proximal steps for the pathways.
 
-    A parameter group with ``kind='pathway'`` keeps Adam's moment estimates m and v per
-    coefficient (``pathway_betas``: m averages ~50 batches, so its noise is a tenth of one
-    batch's), takes the plain step
-    theta - pathway_lr * m and shrinks it towards 0 by pathway_lr * lambda (soft
-    thresholding, the proximal step of an L1 penalty lambda |theta|) with
+    A parameter group with ``kind='pathway'`` keeps three averages of every coefficient's
+    gradient: m (``pathway_betas[0]``, ~10 batches: the step direction), a slow mean s and
+    the second moment v (``pathway_betas[1:]``, ~50 and ~100 batches: the statistics).
+    With the noise of s when the gradient is batch noise alone,
 
-        lambda = significance * sqrt((1 - beta1) / (1 + beta1)) * sqrt(max(v - m², 0)),
+        lambda = significance * sqrt((1 - beta_s) / (1 + beta_s)) * sqrt(max(v - s², 0)),
 
-    the given number of standard deviations of m when the gradient is batch noise alone.
-    The first 1 / (1 - beta1) steps only gather m and v (no noise estimate yet).
-    A coefficient at 0 leaves it only when its averaged gradient stands out from its own
-    noise, so the pathways stay exactly 0 where the data do not break the group: on 9x9
-    Sudoku a random dense change of 3% of ||C|| took the board accuracy of a trained tied
-    layer from 0.405 to 0.02, so shrinking noise towards 0 (an L2 or log prior) is not
-    enough (docs/design.md, "Soft tying"). Groups with ``kind='adam'`` (the default) take
-    Adam's step (lr, betas, eps).
+    a coefficient at 0 stays there unless |s| > lambda (its gradient stands out from its
+    own noise), and every step is the proximal step of the L1 penalty lambda |theta|:
+    theta <- soft-threshold(theta - pathway_lr * m, pathway_lr * lambda). So the pathways
+    stay exactly 0 where the data do not break the group: on 9x9 Sudoku a random dense
+    change of 3% of ||C|| took the board accuracy of a trained tied layer from 0.405 to
+    0.02, so shrinking noise towards 0 (an L2 or log prior) is not enough (docs/design.md,
+    "Soft tying"). The first 1 / (1 - beta_s) steps only gather statistics. Groups with
+    ``kind='adam'`` (the default) take Adam's step (lr, betas, eps).
     """
 
     def __init__(self, params, lr: float = 4e-2, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 pathway_lr: float = 1.0, significance: float = 3.0, pathway_betas: tuple[float, float] = (0.98, 0.99),
-                 ) -> None:
+                 pathway_lr: float = 1.0, significance: float = 3.0,
+                 pathway_betas: tuple[float, float, float] = (0.9, 0.98, 0.99)) -> None:
         for value, what in ((lr, "lr"), (eps, "eps"), (pathway_lr, "pathway_lr"), (significance, "significance")):
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{what} must be a number >= 0, got {value!r}")
+        if len(tuple(pathway_betas)) != 3:
+            raise ValueError(f"pathway_betas must be three numbers (step, mean, second moment), got {pathway_betas!r}")
         for beta in (*betas, *pathway_betas):
             if not 0 <= beta < 1:
                 raise ValueError(f"betas must lie in [0, 1), got {beta!r}")
@@ -112,7 +113,6 @@ class PathwayOptimizer(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             pathway = group["kind"] == "pathway"
-            beta1, beta2 = group["pathway_betas"] if pathway else group["betas"]
             for theta in group["params"]:
                 if theta.grad is None:
                     continue
@@ -121,21 +121,31 @@ class PathwayOptimizer(torch.optim.Optimizer):
                     state["step"] = 0
                     state["exp_avg"] = torch.zeros_like(theta)
                     state["exp_avg_sq"] = torch.zeros_like(theta)
+                    if pathway:
+                        state["slow_avg"] = torch.zeros_like(theta)
                 state["step"] += 1
-                grad, m, v = theta.grad, state["exp_avg"], state["exp_avg_sq"]
-                m.lerp_(grad, 1 - beta1)
-                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                m_hat = m / (1 - beta1 ** state["step"])
-                v_hat = v / (1 - beta2 ** state["step"])
+                grad, m, v, step = theta.grad, state["exp_avg"], state["exp_avg_sq"], state["step"]
                 if not pathway:
-                    theta.addcdiv_(m_hat, v_hat.sqrt().add_(group["eps"]), value=-group["lr"])
+                    beta1, beta2 = group["betas"]
+                    m.lerp_(grad, 1 - beta1)
+                    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                    v_hat = v / (1 - beta2**step)
+                    theta.addcdiv_(m / (1 - beta1**step), v_hat.sqrt().add_(group["eps"]), value=-group["lr"])
                     continue
-                if state["step"] < 1 / (1 - beta1):
+                beta_m, beta_s, beta_v = group["pathway_betas"]
+                slow = state["slow_avg"]
+                m.lerp_(grad, 1 - beta_m)
+                slow.lerp_(grad, 1 - beta_s)
+                v.mul_(beta_v).addcmul_(grad, grad, value=1 - beta_v)
+                if step < 1 / (1 - beta_s):
                     continue  # no noise estimate yet: gather one window of batches before moving
-                noise = (v_hat - m_hat.square()).clamp_min(0).sqrt()
-                shrink = group["pathway_lr"] * group["significance"] * math.sqrt((1 - beta1) / (1 + beta1)) * noise
-                moved = theta - group["pathway_lr"] * m_hat
-                theta.copy_(moved.sign() * (moved.abs() - shrink).clamp_min(0))
+                s_hat, v_hat = slow / (1 - beta_s**step), v / (1 - beta_v**step)
+                noise = (v_hat - s_hat.square()).clamp_min(0).sqrt()
+                gate = group["significance"] * math.sqrt((1 - beta_s) / (1 + beta_s)) * noise
+                moved = theta - group["pathway_lr"] * m / (1 - beta_m**step)
+                moved = moved.sign() * (moved.abs() - group["pathway_lr"] * gate).clamp_min(0)
+                # a coefficient at 0 leaves it only on a significant slow mean
+                theta.copy_(torch.where((theta == 0) & (s_hat.abs() <= gate), torch.zeros_like(moved), moved))
         return loss
 
 
