@@ -353,14 +353,14 @@ class SoftSymSATNet(CFormLayer):
         aux = torch.cat([self.aux_rows[:, : 1 + self.n], symmetric_part(self.aux_rows[:, 1 + self.n :])], dim=1)
         return structured_mix(self._tables, values, self.truth_row(), aux, z, is_input, **self._solve_kwargs())
 
-    def optimizer(self, lr: float = 4e-2, significance: float = 3.0) -> PathwayOptimizer:
+    def optimizer(self, lr: float = 4e-2, significance: float = 3.0, shrink: float = 1.0) -> PathwayOptimizer:
         """The optimizer the pathways are meant for: Adam at ``lr`` on the shared part and
         aux rows, :class:`PathwayOptimizer`'s significance-gated steps of size
         ``pathway_lr`` on the pathways (which then need no ``regularizer()`` in the loss)."""
         shared = [self.coeffs, self.truth, self.aux_rows]
         pathways = [*self.paths, *self.truth_paths]
         return PathwayOptimizer([{"params": shared}, {"params": pathways, "kind": "pathway"}], lr=lr,
-                                pathway_lr=self.pathway_lr, significance=significance)
+                                pathway_lr=self.pathway_lr, significance=significance, shrink=shrink)
 
     def open_pathways(self, open: bool = True) -> None:
         """Let the pathways learn (``True``) or hold them where they are (``False``: no

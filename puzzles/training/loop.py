@@ -173,7 +173,7 @@ class Run:
 
     def new_optimizer(self, layer: nn.Module) -> torch.optim.Optimizer:
         if hasattr(layer, "optimizer"):  # SoftSymSATNet: significance-gated steps on its pathways
-            return layer.optimizer(self.settings.lr, self.settings.soft_significance)
+            return layer.optimizer(self.settings.lr, self.settings.soft_significance, self.settings.soft_shrink)
         return torch.optim.Adam(layer.parameters(), lr=self.settings.lr)
 
     def _wrap(self, layer: nn.Module) -> nn.Module:

@@ -91,6 +91,7 @@ class Settings:
     soft_path_lr: float = 1.0
     soft_warmup: int = 3
     soft_significance: float = 3.0
+    soft_shrink: float = 1.0
     eval_batch: int = 100
     progress: bool = True
     resume: bool = False
@@ -132,6 +133,8 @@ class Settings:
         if settings.model == "symsatnet-soft":
             if not (settings.soft_significance >= 0 and math.isfinite(settings.soft_significance)):
                 raise TrainingError(f"--soft-significance must be a number >= 0, got {settings.soft_significance}")
+            if not (settings.soft_shrink >= 0 and math.isfinite(settings.soft_shrink)):
+                raise TrainingError(f"--soft-shrink must be a number >= 0, got {settings.soft_shrink}")
             if settings.soft_warmup < 0:
                 raise TrainingError(f"--soft-warmup must be >= 0, got {settings.soft_warmup}")
             if not (settings.soft_path_lr > 0 and math.isfinite(settings.soft_path_lr)):

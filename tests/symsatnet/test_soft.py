@@ -298,6 +298,7 @@ def test_trains_through_the_cli_logs_levels_and_resumes(tmp_path, capsys):
         (["--model", "symsatnet-soft", "--soft-warmup", "-1"], "--soft-warmup must be >= 0"),
         (["--model", "symsatnet-soft", "--soft-path-lr", "0"], "--soft-path-lr must be a positive number"),
         (["--model", "symsatnet-soft", "--soft-significance", "-1"], "--soft-significance must be a number >= 0"),
+        (["--model", "symsatnet-soft", "--soft-shrink", "nan"], "--soft-shrink must be a number >= 0"),
     ],
 )
 def test_cli_refuses_bad_soft_options(tmp_path, capsys, options, message):
