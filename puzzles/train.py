@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="symsatnet-soft: standard deviations of its batch noise a pathway coefficient's "
                              "averaged gradient must exceed to move it off 0 (default 3)")
     parser.add_argument("--soft-shrink", type=float, dest="soft_shrink", metavar="SD",
-                        help="symsatnet-soft: the pathways' L1 weight in the same units (default 1)")
+                        help="symsatnet-soft: the pathways' L1 weight in the same units (default 3)")
     parser.add_argument("--soft-path-lr", type=float, dest="soft_path_lr",
                         help="symsatnet-soft: the pathways' gradient step size (default 1)")
     parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")

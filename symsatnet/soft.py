@@ -76,11 +76,13 @@ class PathwayOptimizer(torch.optim.Optimizer):
     With sigma = sqrt((1 - beta_s) / (1 + beta_s)) * sqrt(max(v - s², 0)), the spread of s
     when the gradient is batch noise alone, a coefficient at 0 stays there unless
     |s| > significance * sigma (its gradient stands out from its own noise), and every step
-    is the proximal step of the L1 penalty lambda |theta| with lambda = shrink * sigma:
-    theta <- soft-threshold(theta - pathway_lr * m, pathway_lr * lambda). A learnt
-    coefficient settles where the loss gradient on it is lambda; with lambda = 3 sigma the
-    diagonal rule of 9x9 X-Sudoku, learnt in one epoch (test board 0.928), shrank back
-    within the next (0.704), hence the weaker default shrink of 1 sigma. So the pathways
+    is the proximal step of a reweighted L1 penalty:
+    theta <- soft-threshold(theta - pathway_lr * m, pathway_lr * lambda) with
+    lambda = shrink * sigma * tau / (|theta| + tau), tau = hold * pathway_lr * (the
+    gradient's own noise): full weight near 0, where noise lives, and a fraction on a
+    coefficient far above its step noise. With a plain L1 weight of 3 sigma the diagonal
+    rule of 9x9 X-Sudoku, learnt in one epoch (test board 0.928), shrank back within the
+    next (0.704); with 1 sigma the noise broke the layer (test board 0.000). So the pathways
     stay exactly 0 where the data do not break the group: on 9x9 Sudoku a random dense
     change of 3% of ||C|| took the board accuracy of a trained tied layer from 0.405 to
     0.02, so shrinking noise towards 0 (an L2 or log prior) is not enough (docs/design.md,
@@ -89,10 +91,10 @@ class PathwayOptimizer(torch.optim.Optimizer):
     """
 
     def __init__(self, params, lr: float = 4e-2, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 pathway_lr: float = 1.0, significance: float = 3.0, shrink: float = 1.0,
+                 pathway_lr: float = 1.0, significance: float = 3.0, shrink: float = 3.0, hold: float = 10.0,
                  pathway_betas: tuple[float, float, float] = (0.9, 0.98, 0.99)) -> None:
         for value, what in ((lr, "lr"), (eps, "eps"), (pathway_lr, "pathway_lr"), (significance, "significance"),
-                            (shrink, "shrink")):
+                            (shrink, "shrink"), (hold, "hold")):
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{what} must be a number >= 0, got {value!r}")
         if len(tuple(pathway_betas)) != 3:
@@ -101,7 +103,7 @@ class PathwayOptimizer(torch.optim.Optimizer):
             if not 0 <= beta < 1:
                 raise ValueError(f"betas must lie in [0, 1), got {beta!r}")
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, kind="adam", pathway_lr=pathway_lr,
-                        significance=significance, shrink=shrink, pathway_betas=tuple(pathway_betas))
+                        significance=significance, shrink=shrink, hold=hold, pathway_betas=tuple(pathway_betas))
         super().__init__(params, defaults)
         for group in self.param_groups:
             if group["kind"] not in ("adam", "pathway"):
@@ -146,7 +148,11 @@ class PathwayOptimizer(torch.optim.Optimizer):
                 unit = math.sqrt((1 - beta_s) / (1 + beta_s)) * noise  # the spread of s under noise alone
                 gate = group["significance"] * unit
                 moved = theta - group["pathway_lr"] * m / (1 - beta_m**step)
-                moved = moved.sign() * (moved.abs() - group["pathway_lr"] * group["shrink"] * unit).clamp_min(0)
+                # reweighted L1: full weight near 0, less on a coefficient already far above its
+                # own step noise (tau = hold steps of it), so a learnt rule is not shrunk away
+                tau = group["hold"] * group["pathway_lr"] * noise
+                weight = group["shrink"] * unit * tau / (theta.abs() + tau).clamp_min(torch.finfo(theta.dtype).tiny)
+                moved = moved.sign() * (moved.abs() - group["pathway_lr"] * weight).clamp_min(0)
                 # a coefficient at 0 leaves it only on a significant slow mean
                 theta.copy_(torch.where((theta == 0) & (s_hat.abs() <= gate), torch.zeros_like(moved), moved))
         return loss
@@ -353,7 +359,7 @@ class SoftSymSATNet(CFormLayer):
         aux = torch.cat([self.aux_rows[:, : 1 + self.n], symmetric_part(self.aux_rows[:, 1 + self.n :])], dim=1)
         return structured_mix(self._tables, values, self.truth_row(), aux, z, is_input, **self._solve_kwargs())
 
-    def optimizer(self, lr: float = 4e-2, significance: float = 3.0, shrink: float = 1.0) -> PathwayOptimizer:
+    def optimizer(self, lr: float = 4e-2, significance: float = 3.0, shrink: float = 3.0) -> PathwayOptimizer:
         """The optimizer the pathways are meant for: Adam at ``lr`` on the shared part and
         aux rows, :class:`PathwayOptimizer`'s significance-gated steps of size
         ``pathway_lr`` on the pathways (which then need no ``regularizer()`` in the loss)."""

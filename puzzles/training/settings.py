@@ -91,7 +91,7 @@ class Settings:
     soft_path_lr: float = 1.0
     soft_warmup: int = 3
     soft_significance: float = 3.0
-    soft_shrink: float = 1.0
+    soft_shrink: float = 3.0
     eval_batch: int = 100
     progress: bool = True
     resume: bool = False
