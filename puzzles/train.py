@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "averaged gradient must exceed to move it off 0 (default 3)")
     parser.add_argument("--soft-shrink", type=float, dest="soft_shrink", metavar="SD",
                         help="symsatnet-soft: the pathways' L1 weight in the same units (default 3)")
+    parser.add_argument("--soft-shared-lr", type=float, dest="soft_shared_lr", metavar="FACTOR",
+                        help="symsatnet-soft: the shared part's learning rate once the pathways are open, as a "
+                             "fraction of --lr (default 0.1)")
     parser.add_argument("--soft-path-lr", type=float, dest="soft_path_lr",
                         help="symsatnet-soft: the pathways' gradient step size (default 1)")
     parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")
@@ -105,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 # ignored silently (``cube --box 7``), so they are refused.
 SUDOKU_ONLY = ("box",)
 AUTO_ONLY = ("auto_epochs", "auto_candidates", "discover_method", "discover_max_err")
-SOFT_ONLY = ("soft_groups", "soft_path_lr", "soft_warmup", "soft_significance", "soft_shrink")
+SOFT_ONLY = ("soft_groups", "soft_path_lr", "soft_warmup", "soft_significance", "soft_shrink", "soft_shared_lr")
 
 
 def irrelevant_option(arguments: dict) -> Optional[str]:

@@ -252,8 +252,10 @@ class Run:
 
         settings, dist, layer = self.settings, self.dist, state.layer
         layer.train()
-        if hasattr(layer, "open_pathways"):  # SoftSymSATNet: the shared part alone for the warm-up epochs
-            layer.open_pathways(state.epoch >= settings.soft_warmup)
+        if hasattr(layer, "open_pathways"):  # SoftSymSATNet: the shared part alone for the warm-up epochs,
+            opened = state.epoch >= settings.soft_warmup  # then the pathways and a slower shared part
+            layer.open_pathways(opened)
+            state.optimizer.param_groups[0]["lr"] = settings.lr * (settings.soft_shared_lr if opened else 1.0)
         order = self.data_order.permutation(len(train))
         steps = range(0, len(train), settings.batch)
         tally = Tally()

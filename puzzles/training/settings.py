@@ -92,6 +92,7 @@ class Settings:
     soft_warmup: int = 3
     soft_significance: float = 3.0
     soft_shrink: float = 3.0
+    soft_shared_lr: float = 0.1
     eval_batch: int = 100
     progress: bool = True
     resume: bool = False
@@ -135,6 +136,8 @@ class Settings:
                 raise TrainingError(f"--soft-significance must be a number >= 0, got {settings.soft_significance}")
             if not (settings.soft_shrink >= 0 and math.isfinite(settings.soft_shrink)):
                 raise TrainingError(f"--soft-shrink must be a number >= 0, got {settings.soft_shrink}")
+            if not (0 <= settings.soft_shared_lr <= 1):
+                raise TrainingError(f"--soft-shared-lr must lie in [0, 1], got {settings.soft_shared_lr}")
             if settings.soft_warmup < 0:
                 raise TrainingError(f"--soft-warmup must be >= 0, got {settings.soft_warmup}")
             if not (settings.soft_path_lr > 0 and math.isfinite(settings.soft_path_lr)):

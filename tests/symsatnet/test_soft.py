@@ -287,6 +287,9 @@ def test_trains_through_the_cli_logs_levels_and_resumes(tmp_path, capsys):
     assert set(lines[-1]["symmetry_levels"]) == {"digits", "rows"}
     assert "residuals digits" in capsys.readouterr().out
     assert lines[0]["symmetry_levels"]["rows"]["pathway"] == 0  # the warm-up epoch: shared part only
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    shared, pathways = checkpoint["optimizer_state"]["param_groups"]
+    assert pathways["kind"] == "pathway" and shared["lr"] == pytest.approx(lines[0]["lr"] * 0.1)
     assert lines[-1]["symmetry_levels"]["rows"]["pathway"] > 0
 
 
@@ -299,6 +302,7 @@ def test_trains_through_the_cli_logs_levels_and_resumes(tmp_path, capsys):
         (["--model", "symsatnet-soft", "--soft-path-lr", "0"], "--soft-path-lr must be a positive number"),
         (["--model", "symsatnet-soft", "--soft-significance", "-1"], "--soft-significance must be a number >= 0"),
         (["--model", "symsatnet-soft", "--soft-shrink", "nan"], "--soft-shrink must be a number >= 0"),
+        (["--model", "symsatnet-soft", "--soft-shared-lr", "2"], "--soft-shared-lr must lie in [0, 1]"),
     ],
 )
 def test_cli_refuses_bad_soft_options(tmp_path, capsys, options, message):
