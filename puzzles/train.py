@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="symsatnet-soft: the pathways' L1 weight in the same units (default 3)")
     parser.add_argument("--soft-shared-lr", type=float, dest="soft_shared_lr", metavar="FACTOR",
                         help="symsatnet-soft: the shared part's learning rate once the pathways are open, as a "
-                             "fraction of --lr (default 0.1)")
+                             "fraction of --lr (default 1: unchanged)")
     parser.add_argument("--soft-path-lr", type=float, dest="soft_path_lr",
                         help="symsatnet-soft: the pathways' gradient step size (default 1)")
     parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")

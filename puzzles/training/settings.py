@@ -92,7 +92,7 @@ class Settings:
     soft_warmup: int = 3
     soft_significance: float = 3.0
     soft_shrink: float = 3.0
-    soft_shared_lr: float = 0.1
+    soft_shared_lr: float = 1.0
     eval_batch: int = 100
     progress: bool = True
     resume: bool = False

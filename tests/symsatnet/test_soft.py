@@ -279,7 +279,8 @@ def test_trains_through_the_cli_logs_levels_and_resumes(tmp_path, capsys):
 
     # batch 2: 27 steps an epoch, so the pathways' first window of 50 batches fills in the resumed run
     tiny = ["sudoku", "--box", "2", "--count", "60", "--batch", "2", "--threads", "1", "--no-progress",
-            "--model", "symsatnet-soft", "--soft-groups", "digits,rows", "--soft-warmup", "1", "--out", str(tmp_path / "run")]
+            "--model", "symsatnet-soft", "--soft-groups", "digits,rows", "--soft-warmup", "1", "--soft-shared-lr", "0.5",
+            "--out", str(tmp_path / "run")]
     assert train_cli.main([*tiny, "--epochs", "1"]) == 0
     assert train_cli.main([*tiny, "--epochs", "3", "--resume"]) == 0
     lines = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
@@ -289,7 +290,7 @@ def test_trains_through_the_cli_logs_levels_and_resumes(tmp_path, capsys):
     assert lines[0]["symmetry_levels"]["rows"]["pathway"] == 0  # the warm-up epoch: shared part only
     checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     shared, pathways = checkpoint["optimizer_state"]["param_groups"]
-    assert pathways["kind"] == "pathway" and shared["lr"] == pytest.approx(lines[0]["lr"] * 0.1)
+    assert pathways["kind"] == "pathway" and shared["lr"] == pytest.approx(lines[0]["lr"] * 0.5)
     assert lines[-1]["symmetry_levels"]["rows"]["pathway"] > 0
 
 
