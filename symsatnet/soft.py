@@ -333,17 +333,12 @@ class SoftSymSATNet(CFormLayer):
         return all(not theta.requires_grad and not bool(theta.any()) for theta in [*self.paths, *self.truth_paths])
 
     def _check_kernel(self, kernel: str) -> str:
-        kernel = super()._check_kernel(kernel)
-        if kernel == "structured" and self._tables is None:
-            raise ValueError(
-                f"kernel='structured' needs the shared group in the structured family (give `shared`, e.g. "
-                f"sudoku_group(3, transpose=True)); {self.base.group!r} is not: use kernel='auto' or 'dense'"
-            )
-        return kernel
+        needs = (f"the shared group in the structured family (give `shared`, e.g. sudoku_group(3, transpose=True)); "
+                 f"{self.base.group!r} is not")
+        return structured.check_kernel(super()._check_kernel(kernel), self._tables, needs)
 
     def _auto_kernel(self) -> str:
-        tables = self._tables
-        worth_it = tables is not None and self.coeffs.device.type == "cpu" and 2 * tables.update_cost <= self.size
+        worth_it = structured.worth_running(self._tables, self.coeffs.device, self.size)
         return "structured" if worth_it and self._pathways_at_zero() else "dense"
 
     def _solve(self, z: torch.Tensor, is_input: torch.Tensor) -> MixInfo:

@@ -30,7 +30,7 @@ from .derivation import Node, TooLarge, derive
 from .functional import structured_mix as mix
 from .groups import Group
 
-__all__ = ["Structure", "structure", "mix"]
+__all__ = ["Structure", "structure", "mix", "worth_running", "check_kernel"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -205,6 +205,23 @@ def _tables(group: Group, node: Node) -> Structure:
 
 
 _CACHE: dict = {}
+
+
+def worth_running(tables: Optional[Structure], device: torch.device, size: int) -> bool:
+    """Whether ``kernel='auto'`` should pick the structured kernel for C of side ``size``.
+
+    The structured ops have CPU kernels only; a structure that reads about as many vectors
+    per update as a dense row (Trivial-heavy groups) gains nothing.
+    """
+    return tables is not None and device.type == "cpu" and 2 * tables.update_cost <= size
+
+
+def check_kernel(kernel: str, tables: Optional[Structure], needs: str) -> str:
+    """``kernel``, or a ValueError when it is ``'structured'`` and there are no tables
+    (``needs`` says what the layer needs for them)."""
+    if kernel == "structured" and tables is None:
+        raise ValueError(f"kernel='structured' needs {needs}: use kernel='auto' or 'dense'")
+    return kernel
 
 
 def structure(group: Group) -> Optional[Structure]:

@@ -120,20 +120,12 @@ class SymSATNet(CFormLayer):
         return self.space.group
 
     def _check_kernel(self, kernel: str) -> str:
-        kernel = super()._check_kernel(kernel)
-        if kernel == "structured" and self._tables is None:
-            raise ValueError(
-                f"kernel='structured' needs a group built from Symmetric, Trivial and Wreath factors "
-                f"combined by Product (or an Extend of one); {self.group!r} is not: use kernel='auto' or 'dense'"
-            )
-        return kernel
+        needs = (f"a group built from Symmetric, Trivial and Wreath factors combined by Product (or an Extend "
+                 f"of one); {self.group!r} is not")
+        return structured.check_kernel(super()._check_kernel(kernel), self._tables, needs)
 
     def _auto_kernel(self) -> str:
-        # The structured ops have CPU kernels only; a structure that reads about as many
-        # vectors per update as a dense row (Trivial-heavy groups) gains nothing.
-        tables = self._tables
-        worth_it = tables is not None and self.coeffs.device.type == "cpu" and 2 * tables.update_cost <= self.size
-        return "structured" if worth_it else "dense"
+        return "structured" if structured.worth_running(self._tables, self.coeffs.device, self.size) else "dense"
 
     def uses_structured(self) -> bool:
         """Whether the next forward runs the structured kernel (kept for compatibility; the
