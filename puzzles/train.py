@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soft-shared-lr", type=float, dest="soft_shared_lr", metavar="FACTOR",
                         help="symsatnet-soft: the shared part's learning rate once the pathways are open, as a "
                              "fraction of --lr (default 1: unchanged)")
+    parser.add_argument("--soft-select", action="store_true", dest="soft_select", default=None,
+                        help="symsatnet-soft: hold out a ninth of the training data for validation and keep the "
+                             "epoch with the best validation board accuracy in DIR/best.pt")
     parser.add_argument("--soft-path-lr", type=float, dest="soft_path_lr",
                         help="symsatnet-soft: the pathways' gradient step size (default 1)")
     parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")
@@ -108,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 # ignored silently (``cube --box 7``), so they are refused.
 SUDOKU_ONLY = ("box",)
 AUTO_ONLY = ("auto_epochs", "auto_candidates", "discover_method", "discover_max_err")
-SOFT_ONLY = ("soft_groups", "soft_path_lr", "soft_warmup", "soft_significance", "soft_shrink", "soft_shared_lr")
+SOFT_ONLY = ("soft_groups", "soft_path_lr", "soft_warmup", "soft_significance", "soft_shrink", "soft_shared_lr",
+             "soft_select")
 
 
 def irrelevant_option(arguments: dict) -> Optional[str]:

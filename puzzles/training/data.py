@@ -67,7 +67,8 @@ def load_data(settings: Settings, task: Task, run_dir: Path, dist: Distributed, 
             dataset = task.load(cache)
         source = str(cache)
     examples = task.encode(dataset.puzzles, dataset.solutions)
-    auto = settings.model == "symsatnet-auto"
+    # A validation part for SymSATNet-Auto's choice of group and SymSATNet-Soft's --soft-select.
+    auto = settings.model == "symsatnet-auto" or (settings.model == "symsatnet-soft" and settings.soft_select)
     if settings.test:
         test = task.encode(*_arrays(task.load(settings.test)))
         if len(examples) < (3 if auto else 1):

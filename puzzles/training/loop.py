@@ -226,7 +226,7 @@ class Run:
             discovery=checkpoint.get("discovery"),
         )
 
-    def _save_checkpoint(self, state: RunState) -> None:
+    def _save_checkpoint(self, state: RunState, name: str = "checkpoint.pt") -> None:
         payload = {
             "kind": CHECKPOINT_KIND,
             "version": CHECKPOINT_VERSION,
@@ -243,7 +243,7 @@ class Run:
             "history": state.history,
             "discovery": state.discovery,
         }
-        save_checkpoint(payload, self.dir / "checkpoint.pt")
+        save_checkpoint(payload, self.dir / name)
 
     # ------------------------------------------------------------ epochs
 
@@ -366,10 +366,21 @@ class Run:
                 model = self._wrap(state.layer)
             if self.dist.main:
                 self._save_checkpoint(state)
+                if _best_so_far(settings, state.history):  # --soft-select: the model to use
+                    self._save_checkpoint(state, "best.pt")
+                    self.log(f"best validation board accuracy so far ({row['val_board_acc']:.4f}): {self.dir / 'best.pt'}")
                 self.write_logs(state.history)
             self.dist.barrier()
         return state
 
+
+
+def _best_so_far(settings: Settings, history: list[dict[str, Any]]) -> bool:
+    """Whether --soft-select should keep the last epoch: its validation board accuracy is
+    above every earlier epoch's (ties keep the earlier, less trained one)."""
+    if not (settings.model == "symsatnet-soft" and settings.soft_select) or "val_board_acc" not in history[-1]:
+        return False
+    return all(history[-1]["val_board_acc"] > row.get("val_board_acc", -1.0) for row in history[:-1])
 
 
 def _epoch_line(row: dict[str, Any], epochs: int) -> str:

@@ -93,6 +93,7 @@ class Settings:
     soft_significance: float = 3.0
     soft_shrink: float = 3.0
     soft_shared_lr: float = 1.0
+    soft_select: bool = False
     eval_batch: int = 100
     progress: bool = True
     resume: bool = False

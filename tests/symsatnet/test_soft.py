@@ -294,10 +294,25 @@ def test_trains_through_the_cli_logs_levels_and_resumes(tmp_path, capsys):
     assert lines[-1]["symmetry_levels"]["rows"]["pathway"] > 0
 
 
+def test_soft_select_keeps_the_best_validation_epoch(tmp_path):
+    from puzzles import train as train_cli
+
+    run = tmp_path / "run"
+    assert train_cli.main(["sudoku", "--box", "2", "--count", "90", "--batch", "10", "--threads", "1", "--no-progress",
+                           "--model", "symsatnet-soft", "--soft-warmup", "1", "--soft-select", "--epochs", "3",
+                           "--out", str(run)]) == 0
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    accuracies = [row["val_board_acc"] for row in lines]
+    best = torch.load(run / "best.pt", weights_only=False)
+    assert best["epoch"] == 1 + accuracies.index(max(accuracies))  # the first of the best
+    assert len(best["history"]) == best["epoch"]
+
+
 @pytest.mark.parametrize(
     "options, message",
     [
         (["--model", "symsatnet-soft", "--soft-groups", "digits,diagonals"], "unknown symmetry type"),
+        (["--model", "symsatnet", "--soft-select"], "applies to --model symsatnet-soft"),
         (["--model", "symsatnet", "--soft-groups", "digits"], "applies to --model symsatnet-soft"),
         (["--model", "symsatnet-soft", "--soft-warmup", "-1"], "--soft-warmup must be >= 0"),
         (["--model", "symsatnet-soft", "--soft-path-lr", "0"], "--soft-path-lr must be a positive number"),
