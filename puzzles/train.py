@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soft-shared-lr", type=float, dest="soft_shared_lr", metavar="FACTOR",
                         help="symsatnet-soft: the shared part's learning rate once the pathways are open, as a "
                              "fraction of --lr (default 1: unchanged)")
-    parser.add_argument("--soft-select", action="store_true", dest="soft_select", default=None,
+    parser.add_argument("--soft-select", action="store_true", dest="soft_select",
                         help="symsatnet-soft: hold out a ninth of the training data for validation and keep the "
                              "epoch with the best validation board accuracy in DIR/best.pt")
     parser.add_argument("--soft-path-lr", type=float, dest="soft_path_lr",

@@ -298,10 +298,12 @@ def test_soft_select_keeps_the_best_validation_epoch(tmp_path):
     from puzzles import train as train_cli
 
     run = tmp_path / "run"
-    assert train_cli.main(["sudoku", "--box", "2", "--count", "90", "--batch", "10", "--threads", "1", "--no-progress",
-                           "--model", "symsatnet-soft", "--soft-warmup", "1", "--soft-select", "--epochs", "3",
-                           "--out", str(run)]) == 0
+    common = ["sudoku", "--box", "2", "--count", "90", "--batch", "10", "--threads", "1", "--no-progress",
+              "--model", "symsatnet-soft", "--out", str(run)]
+    assert train_cli.main([*common, "--soft-warmup", "1", "--soft-select", "--epochs", "2"]) == 0
+    assert train_cli.main([*common, "--epochs", "3", "--resume"]) == 0  # keeps the checkpoint's --soft-select
     lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 and all("val_board_acc" in row for row in lines)
     accuracies = [row["val_board_acc"] for row in lines]
     best = torch.load(run / "best.pt", weights_only=False)
     assert best["epoch"] == 1 + accuracies.index(max(accuracies))  # the first of the best
