@@ -182,6 +182,11 @@ class _Pathway(nn.Module):
         self.register_buffer("sizes", torch.bincount(labels, minlength=count), persistent=False)
         self.register_buffer("parent", shared[first], persistent=False)
 
+    def values(self, theta: torch.Tensor) -> torch.Tensor:
+        """The entry value of every class (unit-norm coefficients ``theta``), with the shared
+        space's part taken out."""
+        return self.centred(theta * self.sizes.to(theta.dtype).rsqrt())
+
     def centred(self, values: torch.Tensor) -> torch.Tensor:
         """Per-class values minus the size-weighted mean of their shared class: the part of
         the pathway the shared space does not hold (its projection out)."""
@@ -378,19 +383,10 @@ class SoftSymSATNet(CFormLayer):
 
     # -- C --------------------------------------------------------------------------
 
-    def _path_values(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Per pathway, the entry value of every orbital and of every point orbit, with the
-        shared space's part taken out."""
-        pairs, points = [], []
-        for theta, path in zip(self.paths, self.pair_paths):
-            pairs.append(path.centred(theta * path.sizes.to(theta.dtype).rsqrt()))
-        for theta, path in zip(self.truth_paths, self.point_paths):
-            points.append(path.centred(theta * path.sizes.to(theta.dtype).rsqrt()))
-        return pairs, points
-
     def _shares(self) -> list[torch.Tensor]:
         """u per pathway: every orbital's (and point orbit's) share of ||C||, concatenated."""
-        pairs, points = self._path_values()
+        pairs = [path.values(theta) for theta, path in zip(self.paths, self.pair_paths)]
+        points = [path.values(theta) for theta, path in zip(self.truth_paths, self.point_paths)]
         return [
             torch.cat([pair * pp.sizes.to(pair.dtype).sqrt(), point * (2 * pt.sizes.to(point.dtype)).sqrt()])
             for pair, point, pp, pt in zip(pairs, points, self.pair_paths, self.point_paths)
@@ -399,15 +395,15 @@ class SoftSymSATNet(CFormLayer):
     def problem_block(self) -> torch.Tensor:
         """C[1:n+1, 1:n+1], symmetric with a zero diagonal (never read by the solver), shape (n, n)."""
         block = self.base.build(self.coeffs * self.base.orbital_sizes.to(self.coeffs.dtype).rsqrt())
-        for values, space in zip(self._path_values()[0], self.path_spaces):
-            block = block + space.build(values)
+        for theta, path, space in zip(self.paths, self.pair_paths, self.path_spaces):
+            block = block + space.build(path.values(theta))
         return block - torch.diag_embed(block.diagonal())
 
     def truth_row(self) -> torch.Tensor:
         """C[0, 1:n+1], shape (n,)."""
         truth = self.base.build_truth(self.truth * self.base.orbit_sizes.to(self.truth.dtype).rsqrt())
-        for values, space in zip(self._path_values()[1], self.path_spaces):
-            truth = truth + space.build_truth(values)
+        for theta, path, space in zip(self.truth_paths, self.point_paths, self.path_spaces):
+            truth = truth + space.build_truth(path.values(theta))
         return truth
 
     def matrix(self) -> torch.Tensor:
