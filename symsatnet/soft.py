@@ -542,10 +542,11 @@ class SoftSymSATNet(CFormLayer):
         groups = {name: parse_group(expression) for name, expression in config["groups"].items()}
         tie = None if config.get("tie") is None else parse_group(config["tie"])
         shared = None if config.get("shared") is None else parse_group(config["shared"])
-        return cls(
-            config["n"], groups, config["aux"], tie, config["tau"], config["strength"], config["pathway_lr"],
-            config["max_iter"], config["eps"], config["prox_lam"], k=config["k"], shared=shared,
-        )
+        # Settings a config leaves out (a training run's initial config names only some) keep
+        # the constructor's defaults.
+        given = {key: config[key] for key in ("tau", "strength", "pathway_lr", "max_iter", "eps", "prox_lam", "k")
+                 if key in config}
+        return cls(config["n"], groups, config.get("aux", 0), tie, shared=shared, **given)
 
     def extra_repr(self) -> str:
         tie = "none" if self.tie is None else repr(self.tie.group)

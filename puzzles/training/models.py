@@ -106,13 +106,8 @@ def build_layer(config: dict[str, Any]) -> nn.Module:
         # Configs written before the truth option existed had the published free row.
         truth = config.get("truth", "free")
         return SymSATNet(config["n"], parse_group(config["group"]), aux=config["aux"], truth=truth, **solver)
-    if kind == "SoftSymSATNet":
-        groups = {name: parse_group(expression) for name, expression in config["groups"].items()}
-        tie = None if config.get("tie") is None else parse_group(config["tie"])
-        return SoftSymSATNet(config["n"], groups, aux=config["aux"], tie=tie, tau=config.get("tau", 1e-3),
-                             strength=config.get("strength", 1.0),
-                             pathway_lr=config.get("pathway_lr", 1.0),
-                             shared=None if config.get("shared") is None else parse_group(config["shared"]), **solver)
+    if kind == "SoftSymSATNet":  # the layer reads its own config (the one it saves)
+        return SoftSymSATNet._from_config(config)
     raise ValueError(f"unknown layer kind {kind!r} in the model description")
 
 
