@@ -245,6 +245,15 @@ class Run:
         }
         save_checkpoint(payload, self.dir / name)
 
+    def _soft_phase(self, state: RunState) -> None:
+        """SoftSymSATNet: the shared part alone for the warm-up epochs, then the pathways open
+        and the shared part learns at --soft-shared-lr times the rate. Other layers: nothing."""
+        if not hasattr(state.layer, "open_pathways"):
+            return
+        opened = state.epoch >= self.settings.soft_warmup
+        state.layer.open_pathways(opened)
+        state.optimizer.param_groups[0]["lr"] = self.settings.lr * (self.settings.soft_shared_lr if opened else 1.0)
+
     # ------------------------------------------------------------ epochs
 
     def _train_epoch(self, state: RunState, model: nn.Module, train: Examples) -> dict[str, float]:
@@ -252,10 +261,7 @@ class Run:
 
         settings, dist, layer = self.settings, self.dist, state.layer
         layer.train()
-        if hasattr(layer, "open_pathways"):  # SoftSymSATNet: the shared part alone for the warm-up epochs,
-            opened = state.epoch >= settings.soft_warmup  # then the pathways and a slower shared part
-            layer.open_pathways(opened)
-            state.optimizer.param_groups[0]["lr"] = settings.lr * (settings.soft_shared_lr if opened else 1.0)
+        self._soft_phase(state)
         order = self.data_order.permutation(len(train))
         steps = range(0, len(train), settings.batch)
         tally = Tally()
@@ -324,8 +330,7 @@ class Run:
         settings = self.settings
         splits = load_data(settings, self.task, self.dir, self.dist, self.log)
         state = self._restored_state(checkpoint) if checkpoint else self._fresh_state()
-        if hasattr(state.layer, "open_pathways"):  # SoftSymSATNet: closed during the warm-up epochs
-            state.layer.open_pathways(state.epoch >= settings.soft_warmup)
+        self._soft_phase(state)  # before the kernel is chosen: the warm-up runs the structured one
         kernel = self.apply_kernel(state.layer)
         if checkpoint:
             self.log(f"resuming {self.dir} after epoch {state.epoch} ({state.layer.__class__.__name__}, "
