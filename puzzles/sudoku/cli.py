@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--workers", type=int, default=1, help="worker processes (the data do not depend on it)")
     generate.add_argument("--max-attempts", type=int, default=10, help="fresh grids to try for an unreachable target")
     generate.add_argument("--variant", choices=("standard", "x"), default="standard",
-                          help="x: X-Sudoku, the two main diagonals hold every digit too (hidden-single removal)")
+                          help="x: X-Sudoku, the two main diagonals hold every digit too (hidden-single "
+                               "removal; with --hard: minimal unique-solution puzzles, ~19 givens for 9x9)")
     generate.add_argument("--out", required=True, help="output .npz file (a new file)")
     generate.add_argument("--force", action="store_true", help="replace an existing --out file")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -116,15 +117,16 @@ def run_generate_x(arguments: argparse.Namespace) -> int:
     from .xsudoku import generate_x_dataset
 
     asked = (arguments.method, arguments.givens_mean, arguments.givens_min, arguments.givens_max)
-    if arguments.hard or any(value is not None for value in asked) or arguments.workers != 1:
-        raise ValueError("--variant x takes only --count, --box, --seed, --out, --force and --quiet")
+    if any(value is not None for value in asked) or arguments.workers != 1:
+        raise ValueError("--variant x takes only --count, --box, --seed, --hard, --out, --force and --quiet")
+    method = "minimal" if arguments.hard else "deducible"
     check_output(arguments.out, arguments.force)
     started = time.perf_counter()
     seed = int(np.random.SeedSequence().entropy) if arguments.seed is None else arguments.seed
-    dataset = generate_x_dataset(arguments.count, arguments.box, seed, progress=not arguments.quiet)
+    dataset = generate_x_dataset(arguments.count, arguments.box, seed, progress=not arguments.quiet, method=method)
     metadata = save_dataset(arguments.out, dataset)
     print(f"wrote {len(dataset)} X-Sudoku puzzles ({dataset.side}x{dataset.side}) to {arguments.out} in "
-          f"{time.perf_counter() - started:.1f} s; seed {seed}; givens mean {metadata['givens_realised']['mean']:.2f}")
+          f"{time.perf_counter() - started:.1f} s; seed {seed}; {method}; givens mean {metadata['givens_realised']['mean']:.2f}")
     return 0
 
 

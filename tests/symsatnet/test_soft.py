@@ -266,6 +266,35 @@ def test_x_sudoku_boards_keep_the_diagonal_rule_and_have_one_solution(box):
     np.testing.assert_array_equal(generate_x_dataset(3, box=box, seed=3).puzzles, dataset.puzzles[:3])
 
 
+def test_minimal_x_puzzles_lose_uniqueness_without_any_given():
+    dataset = generate_x_dataset(3, box=3, seed=5, method="minimal")
+    assert dataset.metadata["settings"]["method"] == "minimal"
+    deducible = generate_x_dataset(3, box=3, seed=5)
+    assert np.count_nonzero(dataset.puzzles) < np.count_nonzero(deducible.puzzles)
+    for puzzle, solution in zip(dataset.puzzles, dataset.solutions):
+        assert is_valid_solution(solution, puzzle) and diagonal_violations(solution) == []
+        assert count_solutions(puzzle) == 1
+        for row, column in zip(*np.nonzero(puzzle)):
+            fewer = puzzle.copy()
+            fewer[row, column] = 0
+            assert count_solutions(fewer) == 2, (row, column)
+    with pytest.raises(ValueError, match="unknown X-Sudoku method"):
+        generate_x_dataset(1, method="hard")
+
+
+def test_x_generate_cli_writes_minimal_puzzles_and_refuses_standard_options(tmp_path, capsys):
+    from puzzles.sudoku.cli import main as sudoku_main
+
+    out = tmp_path / "x.npz"
+    assert sudoku_main(["generate", "--variant", "x", "--hard", "--box", "2", "--count", "4", "--seed", "1",
+                        "--out", str(out), "--quiet"]) == 0
+    assert "minimal" in capsys.readouterr().out
+    assert sudoku_main(["generate", "--variant", "x", "--givens-mean", "20", "--count", "4",
+                        "--out", str(tmp_path / "y.npz"), "--quiet"]) != 0
+    assert "--variant x takes only" in capsys.readouterr().err
+    assert not (tmp_path / "y.npz").exists()
+
+
 def test_x_rules_are_what_breaks_the_row_symmetry():
     solution = generate_x_dataset(1, box=3, seed=0).solutions[0]
     swapped = solution[[1, 0, 2, 3, 4, 5, 6, 7, 8]]  # rows within the first band
