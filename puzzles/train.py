@@ -27,12 +27,22 @@ from puzzles.commands import run_command
 from puzzles.datafile import DatasetError
 from symsatnet.discovery import METHODS as DISCOVERY_METHODS
 
-from .training.loop import train
+from .training.loop import SETTLE_GAIN, SETTLE_MAX_EPOCHS, train
 from .training.settings import Settings, TrainingError
 from .training.models import DEFAULT_LR, KERNELS, MODELS, TRUTH_MODES
 from .training.tasks import TASKS
 
 PROGRAM = "symsatnet-train"
+
+
+def _epochs_or_auto(text: str) -> Optional[int]:
+    """--soft-warmup's value: a whole number of epochs, or 'auto' (None)."""
+    if text == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of epochs or 'auto', got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,9 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soft-groups", dest="soft_groups", metavar="NAMES",
                         help="symsatnet-soft: comma-separated symmetry types to tie softly (default all: "
                              "digits,rows,bands,columns,stacks,transpose for Sudoku; facelets,colours for the cube)")
-    parser.add_argument("--soft-warmup", type=int, dest="soft_warmup", metavar="EPOCHS",
+    parser.add_argument("--soft-warmup", type=_epochs_or_auto, dest="soft_warmup", metavar="EPOCHS|auto",
                         help="symsatnet-soft: epochs that train the shared part alone before the pathways "
-                             "open (default 3)")
+                             "open (default auto: until its training board accuracy rises by less than "
+                             f"{SETTLE_GAIN:g} in an epoch, at most {SETTLE_MAX_EPOCHS})")
     parser.add_argument("--soft-significance", type=float, dest="soft_significance", metavar="SD",
                         help="symsatnet-soft: standard deviations of its batch noise a pathway coefficient's "
                              "averaged gradient must exceed to move it off 0 (default 3)")

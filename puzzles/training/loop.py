@@ -246,11 +246,16 @@ class Run:
         save_checkpoint(payload, self.dir / name)
 
     def _soft_phase(self, state: RunState) -> None:
-        """SoftSymSATNet: the shared part alone for the warm-up epochs, then the pathways open
-        and the shared part learns at --soft-shared-lr times the rate. Other layers: nothing."""
+        """SoftSymSATNet: the shared part alone while the warm-up lasts (:func:`warmup_over`),
+        then the pathways open and the shared part learns at --soft-shared-lr times the rate.
+        Other layers: nothing."""
         if not hasattr(state.layer, "open_pathways"):
             return
-        opened = state.epoch >= self.settings.soft_warmup
+        opened = warmup_over(self.settings.soft_warmup, state.history[:state.epoch], state.epoch)
+        if opened and state.phase == "warm-up":
+            boards = ", ".join(f"{row['train_board_acc']:.3f}" for row in state.history[:state.epoch])
+            self.log(f"pathways open after {state.epoch} warm-up epoch(s) (training board accuracy {boards})")
+        state.phase = "pathways" if opened else "warm-up"
         state.layer.open_pathways(opened)
         state.optimizer.param_groups[0]["lr"] = self.settings.lr * (self.settings.soft_shared_lr if opened else 1.0)
 
@@ -380,6 +385,25 @@ class Run:
 
 
 
+#: ``--soft-warmup auto``: the warm-up ends after the first epoch, from the second on, whose
+#: training board accuracy is above 0 and rose by less than SETTLE_GAIN over the epoch
+#: before's; or after SETTLE_MAX_EPOCHS epochs (a shared part that never leaves 0).
+SETTLE_GAIN = 0.02
+SETTLE_MAX_EPOCHS = 10
+
+
+def warmup_over(warmup: Optional[int], history: list[dict[str, Any]], epoch: int) -> bool:
+    """Whether SoftSymSATNet's pathways are open for epoch ``epoch + 1``: after ``warmup``
+    epochs, or (``warmup`` None) once the shared part has settled in ``history``, the rows of
+    the epochs done. Once true it stays true as the history grows."""
+    if warmup is not None:
+        return epoch >= warmup
+    if epoch >= SETTLE_MAX_EPOCHS:
+        return True
+    boards = [row["train_board_acc"] for row in history]
+    return any(now > 0 and now - before < SETTLE_GAIN for before, now in zip(boards, boards[1:]))
+
+
 def _best_so_far(settings: Settings, history: list[dict[str, Any]]) -> bool:
     """Whether --soft-select should keep the last epoch: its validation board accuracy is
     above every earlier epoch's (ties keep the earlier, less trained one)."""
@@ -406,4 +430,4 @@ def train(settings: Settings, explicit: set[str] = frozenset()) -> RunState:
     return Run(settings).fit(explicit)
 
 
-__all__ = ["LOG_COLUMNS", "Run", "RunState", "train"]
+__all__ = ["LOG_COLUMNS", "Run", "RunState", "SETTLE_GAIN", "SETTLE_MAX_EPOCHS", "train", "warmup_over"]

@@ -86,10 +86,11 @@ class Settings:
     discover_rtol: float = 0.5
     discover_max_err: float = 0.5
     # SymSATNet-Soft: comma-separated symmetry types (Task.symmetry_types; None = all) and
-    # SoftSymSATNet's pathway step size, the epochs before its pathways open and their gate.
+    # SoftSymSATNet's pathway step size, the epochs before its pathways open (None: until the
+    # shared part has settled) and their gate.
     soft_groups: Optional[str] = None
     soft_path_lr: float = 1.0
-    soft_warmup: int = 3
+    soft_warmup: Optional[int] = None  # None: until the shared part has settled (loop.warmup_over)
     soft_significance: float = 3.0
     soft_shrink: float = 3.0
     soft_shared_lr: float = 1.0
@@ -139,7 +140,7 @@ class Settings:
                 raise TrainingError(f"--soft-shrink must be a number >= 0, got {settings.soft_shrink}")
             if not (0 <= settings.soft_shared_lr <= 1):
                 raise TrainingError(f"--soft-shared-lr must lie in [0, 1], got {settings.soft_shared_lr}")
-            if settings.soft_warmup < 0:
+            if settings.soft_warmup is not None and settings.soft_warmup < 0:
                 raise TrainingError(f"--soft-warmup must be >= 0, got {settings.soft_warmup}")
             if not (settings.soft_path_lr > 0 and math.isfinite(settings.soft_path_lr)):
                 raise TrainingError(f"--soft-path-lr must be a positive number, got {settings.soft_path_lr}")

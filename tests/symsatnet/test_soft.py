@@ -339,6 +339,46 @@ def test_soft_select_keeps_the_best_validation_epoch(tmp_path):
     assert len(best["history"]) == best["epoch"]
 
 
+def _rows(*boards):
+    return [{"train_board_acc": board} for board in boards]
+
+
+def test_auto_warmup_ends_when_the_training_board_accuracy_settles():
+    from puzzles.training.loop import SETTLE_GAIN, SETTLE_MAX_EPOCHS, warmup_over
+
+    assert warmup_over(3, _rows(0.0, 0.5), 2) is False and warmup_over(3, _rows(0.0, 0.5, 0.5), 3) is True
+    assert warmup_over(0, [], 0) is True
+    # Still at 0 (not learnt yet) or still rising: not settled.
+    assert not warmup_over(None, _rows(0.0, 0.0, 0.0), 3)
+    assert not warmup_over(None, _rows(0.0, 0.2, 0.45), 3)
+    slow = [0.0, 0.0, 0.15, 0.5, 0.5 + SETTLE_GAIN / 2]  # seed 1's shape: a late rise, then flat
+    assert [warmup_over(None, _rows(*slow[:epoch]), epoch) for epoch in range(1, 6)] == [False] * 4 + [True]
+    # Once over, pathway epochs that rise again do not close it.
+    assert warmup_over(None, _rows(*slow, 0.9, 0.99), 7)
+    # A shared part that never learns: the pathways open after SETTLE_MAX_EPOCHS epochs.
+    stuck = _rows(*[0.0] * SETTLE_MAX_EPOCHS)
+    assert not warmup_over(None, stuck[:-1], SETTLE_MAX_EPOCHS - 1) and warmup_over(None, stuck, SETTLE_MAX_EPOCHS)
+
+
+def test_auto_warmup_run_logs_its_phases_by_the_rule(tmp_path, capsys):
+    from puzzles import train as train_cli
+    from puzzles.training.loop import warmup_over
+
+    run = tmp_path / "run"
+    # 4x4 at lr 0.2: boards solved from epoch 8 on (measured), so the warm-up ends within 12 epochs
+    assert train_cli.main(["sudoku", "--box", "2", "--count", "200", "--batch", "8", "--lr", "0.2", "--threads", "1",
+                           "--no-progress", "--model", "symsatnet-soft", "--soft-warmup", "auto", "--epochs", "12",
+                           "--out", str(run)]) == 0
+    lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    expected = ["pathways" if warmup_over(None, lines[:epoch], epoch) else "warm-up" for epoch in range(12)]
+    assert [row["phase"] for row in lines] == expected
+    assert expected[0] == "warm-up" and expected[-1] == "pathways"
+    for row in lines:
+        if row["phase"] == "warm-up":
+            assert all(level["pathway"] == 0 for level in row["symmetry_levels"].values())
+    assert f"pathways open after {expected.index('pathways')} warm-up epoch(s)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "options, message",
     [
@@ -346,6 +386,7 @@ def test_soft_select_keeps_the_best_validation_epoch(tmp_path):
         (["--model", "symsatnet", "--soft-select"], "applies to --model symsatnet-soft"),
         (["--model", "symsatnet", "--soft-groups", "digits"], "applies to --model symsatnet-soft"),
         (["--model", "symsatnet-soft", "--soft-warmup", "-1"], "--soft-warmup must be >= 0"),
+        (["--model", "symsatnet-soft", "--soft-warmup", "soon"], "expected a number of epochs or 'auto'"),
         (["--model", "symsatnet-soft", "--soft-path-lr", "0"], "--soft-path-lr must be a positive number"),
         (["--model", "symsatnet-soft", "--soft-significance", "-1"], "--soft-significance must be a number >= 0"),
         (["--model", "symsatnet-soft", "--soft-shrink", "nan"], "--soft-shrink must be a number >= 0"),
@@ -355,5 +396,8 @@ def test_soft_select_keeps_the_best_validation_epoch(tmp_path):
 def test_cli_refuses_bad_soft_options(tmp_path, capsys, options, message):
     from puzzles import train as train_cli
 
-    code = train_cli.main(["sudoku", "--box", "2", "--count", "60", "--out", str(tmp_path / "run"), *options])
+    try:
+        code = train_cli.main(["sudoku", "--box", "2", "--count", "60", "--out", str(tmp_path / "run"), *options])
+    except SystemExit as exit_:  # argparse's usage errors
+        code = exit_.code
     assert code != 0 and message in capsys.readouterr().err
