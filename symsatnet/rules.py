@@ -33,7 +33,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-__all__ = ["Rules", "Problem", "OrbitalRule", "extract", "interaction_matrix", "orbital_rules"]
+__all__ = ["Rules", "Problem", "OrbitalRule", "Separation", "extract", "interaction_matrix", "orbital_rules",
+           "separation"]
 
 
 class RulesError(ValueError):
@@ -329,6 +330,72 @@ def extract(layer: torch.nn.Module | torch.Tensor | np.ndarray, n: Optional[int]
     pairs = 8 * off_diagonal
     constant = matrix[0, 0] + np.trace(body) + off_diagonal.sum() - 2 * matrix[0, 1:].sum()
     return Rules(n=n, aux=size - 1 - n, linear=linear, pairs=pairs, constant=float(constant))
+
+
+@dataclass(frozen=True)
+class Separation:
+    """How cleanly a layer's pair penalties single out a known set of rule pairs.
+
+    Weights are the energy's ``b_ij`` between problem variables, as fractions of the largest.
+
+    Attributes:
+        rule_pairs: number of (unordered) rule pairs given.
+        weakest_rule: the smallest weight on a rule pair.
+        strongest_other: the largest weight on any other pair.
+        others_above: other pairs weighing at least ``weakest_rule``; 0 means a single
+            threshold (any strength in (strongest_other, weakest_rule]) reads exactly the
+            rule pairs off the layer, with no labels.
+    """
+
+    rule_pairs: int
+    weakest_rule: float
+    strongest_other: float
+    others_above: int
+
+    @property
+    def separated(self) -> bool:
+        return self.others_above == 0
+
+    def __str__(self) -> str:
+        verdict = ("separated" if self.separated
+                   else f"{self.others_above} other pair(s) weigh at least the weakest rule pair")
+        return (f"{self.rule_pairs} rule pairs: weakest {self.weakest_rule:.3f}, strongest other pair "
+                f"{self.strongest_other:.3f} of the largest weight; {verdict}")
+
+
+def separation(layer_or_rules, rule_pairs: np.ndarray) -> Separation:
+    """Whether a layer's energy alone tells the given rule pairs from all other pairs.
+
+    A label-free check of what a layer has learnt (``symsatnet.decode.extract_constraints``
+    instead refutes candidate pairs with training labels, which can supply a rule the layer
+    cannot express): e.g. a layer tied under the Sudoku group weighs X-Sudoku's
+    diagonal pairs exactly like the other pairs of their orbital.
+
+    Args:
+        layer_or_rules: a layer or matrix for :func:`extract`, or its :class:`Rules`.
+        rule_pairs: (k, 2) indices of problem variables (0-based, i != j), the pairs that
+            the rules forbid together (e.g. ``puzzles.sudoku.rules.rule_pairs``).
+    """
+    rules = layer_or_rules if isinstance(layer_or_rules, Rules) else extract(layer_or_rules)
+    n = rules.n
+    pairs = np.asarray(rule_pairs)
+    if pairs.ndim != 2 or pairs.shape[1] != 2 or len(pairs) == 0 or not np.issubdtype(pairs.dtype, np.integer):
+        raise RulesError(f"rule_pairs must be a non-empty (k, 2) integer array, got shape {pairs.shape} "
+                         f"and dtype {pairs.dtype}")
+    if pairs.min() < 0 or pairs.max() >= n or (pairs[:, 0] == pairs[:, 1]).any():
+        raise RulesError(f"rule_pairs must join two different problem variables in 0..{n - 1}")
+    weights = (rules.pairs[:n, :n] + rules.pairs[:n, :n].T) / 2
+    largest = float(np.abs(weights).max())
+    if largest == 0:
+        raise RulesError("the layer's energy has no pair terms between problem variables")
+    is_rule = np.zeros((n, n), dtype=bool)
+    is_rule[pairs[:, 0], pairs[:, 1]] = is_rule[pairs[:, 1], pairs[:, 0]] = True
+    upper = np.triu(np.ones((n, n), dtype=bool), 1)
+    rule_weights, other_weights = weights[is_rule & upper], weights[~is_rule & upper]
+    weakest = float(rule_weights.min())
+    strongest_other = float(other_weights.max()) if other_weights.size else -math.inf
+    return Separation(int(len(rule_weights)), weakest / largest, strongest_other / largest,
+                      int((other_weights >= weakest).sum()))
 
 
 # ------------------------------------------------------------------------- readable rules

@@ -8,7 +8,7 @@ from ..datafile import DatasetError
 from .dataset import CheckReport, SudokuDataset, check_dataset, consistency_problems, load_dataset, save_dataset
 from .encoding import bit_index, bits_to_board, board_to_bits, is_input_mask
 from .generate import GivensDistribution, generate_dataset, generate_puzzle, givens_distribution
-from .rules import box_of_side, is_valid_solution, respects_givens, rule_violations, valid_boards
+from .rules import box_of_side, is_valid_solution, respects_givens, rule_pairs, rule_violations, valid_boards
 from .solver import count_solutions, dig_deducible, dig_holes, random_full_grid, solve
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "load_dataset",
     "random_full_grid",
     "respects_givens",
+    "rule_pairs",
     "rule_violations",
     "save_dataset",
     "solve",

@@ -97,3 +97,26 @@ def respects_givens(boards: np.ndarray, puzzles: np.ndarray) -> np.ndarray:
     if boards.shape != puzzles.shape:
         raise ValueError(f"boards {boards.shape} and puzzles {puzzles.shape} differ in shape")
     return ((puzzles == 0) | (puzzles == boards)).all(axis=(-2, -1))
+
+
+def rule_pairs(box: int = 3, diagonals: bool = False) -> np.ndarray:
+    """(k, 2) indices of the pairs of one-hot variables (``encoding.bit_index`` order) that
+    the rules forbid together: two digits in one cell, one digit twice in a row, column or
+    box, and with ``diagonals`` (X-Sudoku) twice on a main diagonal. For
+    ``symsatnet.rules.separation``."""
+    side = box * box
+    cells = np.arange(side * side).reshape(side, side)
+    units = [cells[r] for r in range(side)] + [cells[:, c] for c in range(side)]
+    units += [cells[b * box:(b + 1) * box, s * box:(s + 1) * box].ravel() for b in range(box) for s in range(box)]
+    if diagonals:
+        units += [cells.diagonal(), np.fliplr(cells).diagonal()]
+    forbidden = np.zeros((side**3, side**3), dtype=bool)
+    digits = np.arange(side)
+    for cell in range(side * side):  # one digit per cell
+        bits = cell * side + digits
+        forbidden[np.ix_(bits, bits)] = True
+    for unit in units:  # a digit once per unit
+        for digit in digits:
+            bits = np.asarray(unit) * side + digit
+            forbidden[np.ix_(bits, bits)] = True
+    return np.argwhere(np.triu(forbidden, 1))

@@ -423,3 +423,21 @@ def test_module_entry_point_runs_as_a_subprocess(tmp_path):
     )
     assert result.returncode == 1
     assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("box", [2, 3])
+def test_rule_pairs_are_the_conflicts_of_sudoku_and_x_sudoku(box):
+    from puzzles.sudoku import board_to_bits, rule_pairs
+    from puzzles.sudoku.xsudoku import generate_x_dataset
+
+    side = box * box
+    # Each cell has 3 * (side - 1) - 2 * (box - 1) peers per digit, and side - 1 other digits.
+    peers = 3 * (side - 1) - 2 * (box - 1)
+    plain = rule_pairs(box)
+    assert len(plain) == side * side * (side * peers + side * (side - 1)) // 2
+    crossing = rule_pairs(box, diagonals=True)
+    assert set(map(tuple, plain.tolist())) < set(map(tuple, crossing.tolist()))
+    # No X-Sudoku solution has both variables of a rule pair true.
+    bits = board_to_bits(generate_x_dataset(5, box=box, seed=1).solutions.reshape(5, side, side))
+    assert not (bits[:, crossing[:, 0]] * bits[:, crossing[:, 1]]).any()
+    assert (plain[:, 0] < plain[:, 1]).all()

@@ -432,3 +432,63 @@ def test_worker_processes_use_the_chosen_solver():
     workers = decode(layer, z, given, "exact", solver="rc2", constraints=constraints, soft_threshold=1e-9,
                      processes=2)
     assert (workers.x == here.x).all() and workers.proved.all() and workers.energy == pytest.approx(here.energy)
+
+
+def _matrix_with_pairs(n: int, pairs: np.ndarray, rule: float, other: float) -> np.ndarray:
+    """A full C (truth first) whose energy weighs the given pairs ``rule`` and every other pair ``other``."""
+    weights = np.full((n, n), other)
+    weights[pairs[:, 0], pairs[:, 1]] = weights[pairs[:, 1], pairs[:, 0]] = rule
+    np.fill_diagonal(weights, 0)
+    C = np.zeros((n + 1, n + 1))
+    C[1:, 1:] = weights / 8  # b_ij = 8 C_ij
+    return C
+
+
+def test_separation_reads_planted_rules_and_counts_the_pairs_that_blur_them():
+    from symsatnet.rules import separation
+
+    rng = np.random.default_rng(0)
+    n = 12
+    upper = np.argwhere(np.triu(np.ones((n, n), dtype=bool), 1))
+    planted = upper[rng.choice(len(upper), 10, replace=False)]
+    result = separation(_matrix_with_pairs(n, planted, rule=1.0, other=0.2), planted)
+    assert result.separated and result.rule_pairs == 10
+    assert result.weakest_rule == pytest.approx(1.0) and result.strongest_other == pytest.approx(0.2)
+    assert "separated" in str(result)
+    C = _matrix_with_pairs(n, planted, rule=1.0, other=0.2)
+    blurred = [pair for pair in upper.tolist() if pair not in planted.tolist()][:3]
+    for i, j in blurred:
+        C[1 + i, 1 + j] = C[1 + j, 1 + i] = 1.5 / 8
+    result = separation(C, planted)
+    assert not result.separated and result.others_above == 3
+    assert result.weakest_rule == pytest.approx(1 / 1.5)
+    # Order and duplicates of the given pairs do not matter.
+    assert separation(C, np.concatenate([planted[:, ::-1], planted])) == result
+
+
+def test_a_layer_tied_under_the_sudoku_group_cannot_single_out_the_diagonal_pairs():
+    from puzzles.sudoku.rules import rule_pairs
+    from symsatnet.rules import separation
+
+    layer = symsatnet.SymSATNet(64, symsatnet.sudoku_group(2))
+    with torch.no_grad():
+        layer.coeffs.normal_()
+    # Whatever its coefficients, each diagonal-only pair shares its orbital with non-rule pairs.
+    assert separation(layer, rule_pairs(2, diagonals=True)).others_above > 0
+    # A matrix that weighs exactly the X rules is separated; the plain rules then are not.
+    C = _matrix_with_pairs(64, rule_pairs(2, diagonals=True), rule=1.0, other=-0.1)
+    assert separation(C, rule_pairs(2, diagonals=True)).separated
+    assert separation(C, rule_pairs(2)).others_above == len(rule_pairs(2, diagonals=True)) - len(rule_pairs(2))
+
+
+def test_separation_refuses_bad_pairs():
+    from symsatnet.rules import separation
+
+    C = _matrix_with_pairs(4, np.array([[0, 1]]), rule=1.0, other=0.0)
+    for pairs, message in [(np.zeros((0, 2), dtype=int), "non-empty"), (np.array([[0, 1.0]]), "integer"),
+                           (np.array([[0, 4]]), "two different problem variables"),
+                           (np.array([[2, 2]]), "two different problem variables")]:
+        with pytest.raises(RulesError, match=message):
+            separation(C, pairs)
+    with pytest.raises(RulesError, match="no pair terms"):
+        separation(np.zeros((5, 5)), np.array([[0, 1]]))
