@@ -89,12 +89,18 @@ def decode_examples(layer: torch.nn.Module, examples: Examples, task: Task, meth
     return answer_values(result.x, task), result
 
 
-def rules_satisfied(task: Task, puzzles: np.ndarray, boards: np.ndarray) -> np.ndarray:
-    """One bool per board: a solution by the puzzle's own rules that keeps the givens."""
+def rules_satisfied(task: Task, puzzles: np.ndarray, boards: np.ndarray, variant: str = "standard") -> np.ndarray:
+    """One bool per board: a solution by the puzzle's own rules that keeps the givens
+    (``variant='x'``: X-Sudoku, whose main diagonals must hold every digit too)."""
     if task.name == "sudoku":
         from .sudoku.rules import respects_givens, valid_boards
 
-        return valid_boards(boards) & respects_givens(boards, puzzles)
+        valid = valid_boards(boards) & respects_givens(boards, puzzles)
+        if variant == "x":
+            from .sudoku.xsudoku import diagonals_hold
+
+            valid &= diagonals_hold(boards)
+        return valid
     from .cube.rules import is_valid_state
 
     return np.array([is_valid_state(board, puzzle) for board, puzzle in zip(boards, puzzles)], dtype=bool)

@@ -15,6 +15,7 @@ that cannot tell a corner from its mirror image can expect (``handedness_blind_c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -84,11 +85,13 @@ def evaluate_checkpoint(
             raise TrainingError(f"{checkpoint_path}: the run has no {split!r} split (it has {', '.join(parts)})")
         puzzles, solutions = puzzles[parts[split]], solutions[parts[split]]
     examples = task.encode(puzzles, solutions)
+    variant = (getattr(dataset, "metadata", None) or {}).get("variant", "standard")
     if seed is None:
         seed = int(checkpoint["settings"].get("seed", 0))
     if decode != "relaxation":
-        return _decoded_metrics(layer, checkpoint, checkpoint_path, task, puzzles, examples, split, decode,
-                                decode_options or {}, rules_data, batch)
+        metrics, boards = _decoded_metrics(layer, checkpoint, checkpoint_path, task, puzzles, examples, split, decode,
+                                           decode_options or {}, rules_data, batch, variant)
+        return _with_separation(metrics, layer, task, variant), boards
     metrics, predicted = evaluate(layer, examples, task, seed, batch, device=device, prefix="test", keep_predictions=True)
     metrics = {
         "board_accuracy": metrics["test_board_acc"],
@@ -106,7 +109,26 @@ def evaluate_checkpoint(
 
         metrics["breakdown"] = error_breakdown(puzzles, solutions, boards)
         metrics["blind_ceiling"] = handedness_blind_ceiling(puzzles, solutions)
-    return metrics, boards
+    return _with_separation(metrics, layer, task, variant), boards
+
+
+def _with_separation(metrics: dict[str, Any], layer, task: Task, variant: str) -> dict[str, Any]:
+    """Sudoku: add how cleanly the layer's pair weights alone single out the rules of the
+    data's variant (``symsatnet.rules.separation``; no labels involved)."""
+    if task.name != "sudoku":
+        return metrics
+    from symsatnet.rules import RulesError, separation
+
+    from .sudoku.rules import rule_pairs
+
+    try:
+        result = separation(layer.cpu(), rule_pairs(task.box, diagonals=variant == "x"))
+    except RulesError as error:  # e.g. a layer with no pair terms yet
+        metrics["rule_separation"] = {"error": str(error)}
+        return metrics
+    metrics["rule_separation"] = {"rules": "x-sudoku" if variant == "x" else "sudoku", **dataclasses.asdict(result),
+                                  "separated": result.separated}
+    return metrics
 
 
 def _load_data(task: Task, data_path: str | os.PathLike):
@@ -121,7 +143,7 @@ def _load_data(task: Task, data_path: str | os.PathLike):
 
 
 def _decoded_metrics(layer, checkpoint, checkpoint_path, task, puzzles, examples, split, method, options,
-                     rules_data, batch) -> tuple[dict[str, Any], np.ndarray]:
+                     rules_data, batch, variant) -> tuple[dict[str, Any], np.ndarray]:
     from .decoding import decode_examples, rules_of_checkpoint, rules_satisfied
     from symsatnet.decode import DecodeError
     from symsatnet.rules import RulesError
@@ -138,7 +160,7 @@ def _decoded_metrics(layer, checkpoint, checkpoint_path, task, puzzles, examples
     metrics = {
         "board_accuracy": float((predicted == truth).all(axis=1).mean()) if len(truth) else 0.0,
         "cell_accuracy": float(((predicted == truth) & to_predict).sum() / max(int(to_predict.sum()), 1)),
-        "rules_satisfied": float(rules_satisfied(task, puzzles, boards).mean()) if len(truth) else 0.0,
+        "rules_satisfied": float(rules_satisfied(task, puzzles, boards, variant).mean()) if len(truth) else 0.0,
         "consistent": float(report.consistent.mean()) if len(truth) else 0.0,
         "proved": float(report.proved.mean()) if len(truth) else 0.0,
         "status": statuses,
@@ -235,6 +257,15 @@ def _print_metrics(args: argparse.Namespace, metrics: dict[str, Any]) -> None:
                   f"layer rules satisfied {metrics['consistent']:.4f}, proved optimal {metrics['proved']:.4f}, "
                   f"median {1000 * metrics['median_seconds']:.1f} ms per puzzle; status {metrics['status']}")
             print(f"  rules: {metrics['rules']}")
+        if "rule_separation" in metrics:
+            found = metrics["rule_separation"]
+            if "error" in found:
+                print(f"  rule separation: {found['error']}")
+            else:
+                verdict = ("separated" if found["separated"] else
+                           f"{found['others_above']} other pair(s) weigh at least the weakest rule pair")
+                print(f"  {found['rules']} rule pairs in the layer's weights alone: weakest {found['weakest_rule']:.3f}, "
+                      f"strongest other pair {found['strongest_other']:.3f} of the largest; {verdict}")
         def shown(value: Optional[float]) -> str:
             return "-" if value is None else f"{value:.4f}"
 

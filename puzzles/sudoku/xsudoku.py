@@ -164,6 +164,18 @@ def diagonal_violations(board: np.ndarray) -> list[str]:
     return problems
 
 
+def diagonals_hold(boards: np.ndarray) -> np.ndarray:
+    """One bool per (count, side, side) board: both main diagonals hold every digit once."""
+    boards = np.asarray(boards)
+    if boards.ndim != 3 or boards.shape[1] != boards.shape[2]:
+        raise ValueError(f"boards must have shape (count, side, side), got {boards.shape}")
+    side = boards.shape[-1]
+    digits = np.arange(1, side + 1)
+    main = np.diagonal(boards, axis1=1, axis2=2)
+    anti = np.diagonal(boards[:, :, ::-1], axis1=1, axis2=2)
+    return np.all([(np.sort(line, axis=1) == digits).all(axis=1) for line in (main, anti)], axis=0)
+
+
 X_METHODS = ("deducible", "minimal")
 
 

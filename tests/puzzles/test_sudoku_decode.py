@@ -203,3 +203,49 @@ def test_reward_rules_refuse_bad_input():
     with pytest.raises(ValueError, match="strength"):
         reward_rules(rewarding_layer(), np.zeros((3, 64)), strength=0)
     assert "exactly one per row" in str(RewardRule(kind_of(BOX_BY_ROWS), "row", -4.0))
+
+
+def test_evaluate_reports_whether_the_layer_alone_separates_the_rules(run_4x4, capsys):
+    checkpoint, data = run_4x4
+    capsys.readouterr()
+    assert evaluate_cli.main([str(checkpoint), str(data), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rule_separation"]
+    # The trained tied layer penalises exactly the Sudoku rule pairs above all others.
+    assert found["rules"] == "sudoku" and found["separated"] and found["rule_pairs"] == 4 * 4 * (4 * 7 + 4 * 3) // 2
+    assert found["weakest_rule"] > found["strongest_other"]
+    assert evaluate_cli.main([str(checkpoint), str(data)]) == 0
+    assert "sudoku rule pairs in the layer's weights alone" in capsys.readouterr().out
+
+
+def test_evaluate_checks_x_sudoku_answers_by_the_diagonal_rule_too(run_4x4, tmp_path, capsys):
+    from puzzles.sudoku.dataset import save_dataset
+    from puzzles.sudoku.rules import is_valid_solution
+    from puzzles.sudoku.xsudoku import diagonal_violations, generate_x_dataset
+
+    checkpoint, _ = run_4x4
+    data, predictions = tmp_path / "x4.npz", tmp_path / "boards.npy"
+    dataset = generate_x_dataset(40, box=2, seed=4, method="minimal")
+    save_dataset(data, dataset)
+    capsys.readouterr()
+    assert evaluate_cli.main([str(checkpoint), str(data), "--decode", "exact", "--json",
+                              "--predictions", str(predictions)]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    boards = np.load(predictions)
+    by_x_rules = [is_valid_solution(board, puzzle) and not diagonal_violations(board)
+                  for board, puzzle in zip(boards, dataset.puzzles)]
+    assert metrics["rules_satisfied"] == pytest.approx(np.mean(by_x_rules))
+    assert metrics["rules_satisfied"] < 1  # Sudoku rules alone leave minimal X puzzles open (0.375 measured)
+    # A layer tied under the Sudoku group cannot single out the diagonal pairs.
+    assert metrics["rule_separation"]["rules"] == "x-sudoku" and not metrics["rule_separation"]["separated"]
+
+
+def test_diagonals_hold_matches_the_per_board_check():
+    from puzzles.sudoku.xsudoku import diagonal_violations, diagonals_hold, generate_x_dataset
+
+    solutions = generate_x_dataset(6, box=3, seed=2).solutions
+    swapped = solutions[:, [1, 0, 2, 3, 4, 5, 6, 7, 8]]  # still Sudoku, diagonals broken (most boards)
+    boards = np.concatenate([solutions, swapped])
+    assert diagonals_hold(boards).tolist() == [not diagonal_violations(board) for board in boards]
+    assert diagonals_hold(solutions).all() and not diagonals_hold(swapped).all()
+    with pytest.raises(ValueError, match="shape"):
+        diagonals_hold(solutions[0])
