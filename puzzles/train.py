@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "digits,rows,bands,columns,stacks,transpose for Sudoku; facelets,colours for the cube)")
     parser.add_argument("--soft-warmup", type=_epochs_or_auto, dest="soft_warmup", metavar="EPOCHS|auto",
                         help="symsatnet-soft: epochs that train the shared part alone before the pathways "
-                             "open (default auto: until its training board accuracy rises by less than "
+                             "open (default auto: until its training board accuracy, above 0, rises by less than "
                              f"{SETTLE_GAIN:g} in an epoch, at most {SETTLE_MAX_EPOCHS})")
     parser.add_argument("--soft-significance", type=float, dest="soft_significance", metavar="SD",
                         help="symsatnet-soft: standard deviations of its batch noise a pathway coefficient's "

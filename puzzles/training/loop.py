@@ -385,9 +385,10 @@ class Run:
 
 
 
-#: ``--soft-warmup auto``: the warm-up ends after the first epoch, from the second on, whose
-#: training board accuracy is above 0 and rose by less than SETTLE_GAIN over the epoch
-#: before's; or after SETTLE_MAX_EPOCHS epochs (a shared part that never leaves 0).
+#: ``--soft-warmup auto``: the warm-up ends after the first epoch whose training board
+#: accuracy rose by less than SETTLE_GAIN over the epoch before's, both above 0 (a take-off
+#: that has only begun, 0 then 0.003, is not a plateau); or after SETTLE_MAX_EPOCHS epochs
+#: (a shared part that never leaves 0).
 SETTLE_GAIN = 0.02
 SETTLE_MAX_EPOCHS = 10
 
@@ -401,7 +402,7 @@ def warmup_over(warmup: Optional[int], history: list[dict[str, Any]], epoch: int
     if epoch >= SETTLE_MAX_EPOCHS:
         return True
     boards = [row["train_board_acc"] for row in history]
-    return any(now > 0 and now - before < SETTLE_GAIN for before, now in zip(boards, boards[1:]))
+    return any(before > 0 and now - before < SETTLE_GAIN for before, now in zip(boards, boards[1:]))
 
 
 def _best_so_far(settings: Settings, history: list[dict[str, Any]]) -> bool:

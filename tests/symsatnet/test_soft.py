@@ -351,6 +351,7 @@ def test_auto_warmup_ends_when_the_training_board_accuracy_settles():
     # Still at 0 (not learnt yet) or still rising: not settled.
     assert not warmup_over(None, _rows(0.0, 0.0, 0.0), 3)
     assert not warmup_over(None, _rows(0.0, 0.2, 0.45), 3)
+    assert not warmup_over(None, _rows(0.0, 0.0, 0.003), 3)  # a take-off that has only begun
     slow = [0.0, 0.0, 0.15, 0.5, 0.5 + SETTLE_GAIN / 2]  # seed 1's shape: a late rise, then flat
     assert [warmup_over(None, _rows(*slow[:epoch]), epoch) for epoch in range(1, 6)] == [False] * 4 + [True]
     # Once over, pathway epochs that rise again do not close it.
