@@ -366,10 +366,12 @@ def test_auto_warmup_run_logs_its_phases_by_the_rule(tmp_path, capsys):
     from puzzles.training.loop import warmup_over
 
     run = tmp_path / "run"
-    # 4x4 at lr 0.2: boards solved from epoch 8 on (measured), so the warm-up ends within 12 epochs
-    assert train_cli.main(["sudoku", "--box", "2", "--count", "200", "--batch", "8", "--lr", "0.2", "--threads", "1",
-                           "--no-progress", "--model", "symsatnet-soft", "--soft-warmup", "auto", "--epochs", "12",
-                           "--out", str(run)]) == 0
+    # 4x4 at lr 0.2: boards solved from epoch 8 on (measured), so the warm-up ends within 12 epochs;
+    # stopped after 7 and resumed, the rule reads the checkpoint's history
+    common = ["sudoku", "--box", "2", "--count", "200", "--batch", "8", "--lr", "0.2", "--threads", "1",
+              "--no-progress", "--model", "symsatnet-soft", "--soft-warmup", "auto", "--out", str(run)]
+    assert train_cli.main([*common, "--epochs", "7"]) == 0
+    assert train_cli.main([*common, "--epochs", "12", "--resume"]) == 0
     lines = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     expected = ["pathways" if warmup_over(None, lines[:epoch], epoch) else "warm-up" for epoch in range(12)]
     assert [row["phase"] for row in lines] == expected
