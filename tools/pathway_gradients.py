@@ -4,10 +4,11 @@
 
 Loads a ``--model symsatnet-soft`` checkpoint (typically the end of its warm-up), opens its
 pathways without moving anything, and collects the loss gradient of every pathway
-coefficient over ``--batches`` batches of DATA.npz (the checkpoint's task; pass the data it
-trained on). For each pathway it prints the number of coefficients, the largest
-|mean| / standard error among them, what the largest of that many draws of pure noise
-would be (the 1 - 1/(2k) quantile of |N(0, 1)|), and the share of coefficients above 3.
+coefficient over ``--batches`` disjoint batches of DATA.npz (the checkpoint's task; pass
+the data it trained on; at most as many batches as the data hold). For each pathway it
+prints the number of coefficients, the largest |mean| / standard error among them, what
+the largest of that many draws of pure noise would be (the 1 - 1/(2k) quantile of
+|N(0, 1)|), and the share of coefficients above 3.
 A pathway whose largest value is no more than noise's gets no evidence from the data: the
 gate of PathwayOptimizer will keep it at 0 (docs/design.md, "Soft tying", on why that is
 forced when the data keep the pathway's symmetry). Exit status 0, or 1 with a one-line
@@ -63,12 +64,16 @@ def pathway_report(checkpoint_path: str, data_path: str, batches: int = 200, bat
     parameters = [*layer.paths, *layer.truth_paths]
     kinds = [*layer.names, *(["tie"] if layer.tie is not None else [])]  # one pathway per space, in order
     names = [*(f"{name} (problem block)" for name in kinds), *(f"{name} (truth row)" for name in kinds)]
+    # Disjoint batches: an example seen twice would make its batches correlated and the
+    # standard error too small.
+    batches = min(batches, len(examples) // batch)
+    if batches < 2:
+        raise TrainingError(f"{data_path} holds {len(examples)} examples: fewer than 2 batches of {batch}")
     order = np.random.default_rng(seed).permutation(len(examples))
     device = torch.device("cpu")
     samples = []
     for step in range(batches):
-        start = (step * batch) % max(len(examples) - batch + 1, 1)
-        indices = order[start:start + batch]
+        indices = order[step * batch:(step + 1) * batch]
         inputs, given = batch_tensors(examples, indices, device)
         targets = torch.from_numpy(examples.target_bits(indices, task.values))
         layer.zero_grad(set_to_none=True)
@@ -82,7 +87,7 @@ def pathway_report(checkpoint_path: str, data_path: str, batches: int = 200, bat
         start += theta.numel()
         if theta.numel() == 0:
             continue
-        report.append({"pathway": name, "coefficients": theta.numel(), "largest": float(part.max()),
+        report.append({"pathway": name, "coefficients": theta.numel(), "batches": batches, "largest": float(part.max()),
                        "noise_largest": noise_maximum(theta.numel()), "above_3": float((part > 3).double().mean())})
     return report
 
@@ -108,7 +113,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if args.json:
                 print(json.dumps(row))
             else:
-                print(f"{row['pathway']}: {row['coefficients']} coefficients, largest |mean| / standard error "
+                print(f"{row['pathway']}: {row['coefficients']} coefficients, {row['batches']} batches, largest |mean| / standard error "
                       f"{row['largest']:.1f} (noise alone: about {row['noise_largest']:.1f}), "
                       f"{100 * row['above_3']:.1f}% above 3")
 

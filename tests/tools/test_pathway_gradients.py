@@ -48,6 +48,11 @@ def test_report_on_a_soft_checkpoint_and_clear_errors(tool, tmp_path, capsys):
     assert [row["pathway"] for row in rows] == ["digits (problem block)", "rows (problem block)",
                                                 "digits (truth row)", "rows (truth row)"]
     assert all(row["coefficients"] > 0 and row["largest"] >= 0 and 0 <= row["above_3"] <= 1 for row in rows)
+    assert {row["batches"] for row in rows} == {5}
+    # Disjoint batches only: 60 examples hold 7 batches of 8, not 20.
+    assert tool.main([str(run / "checkpoint.pt"), str(run / "data.npz"), "--batches", "20", "--batch", "8",
+                      "--json"]) == 0
+    assert {json.loads(line)["batches"] for line in capsys.readouterr().out.splitlines()} == {7}
     # The checkpoint is only read: its pathways stay closed and at 0.
     state = torch.load(run / "checkpoint.pt", weights_only=False)["model_state"]
     assert all(not value.any() for key, value in state.items() if key.startswith(("paths.", "truth_paths.")))
