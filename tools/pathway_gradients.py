@@ -69,6 +69,7 @@ def pathway_report(checkpoint_path: str, data_path: str, batches: int = 200, bat
     batches = min(batches, len(examples) // batch)
     if batches < 2:
         raise TrainingError(f"{data_path} holds {len(examples)} examples: fewer than 2 batches of {batch}")
+    torch.manual_seed(seed)  # the solver's random start, so a report can be repeated
     order = np.random.default_rng(seed).permutation(len(examples))
     device = torch.device("cpu")
     samples = []
@@ -98,7 +99,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("data", help="a data set (.npz) of the checkpoint's task, e.g. the one it trained on")
     parser.add_argument("--batches", type=int, default=200, help="batches to average over (default 200)")
     parser.add_argument("--batch", type=int, default=40, help="examples per batch (default 40, the training batch)")
-    parser.add_argument("--seed", type=int, default=0, help="order of the examples (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="order of the examples and the solver's random start (default 0)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--json", action="store_true", help="one JSON line per pathway")
     args = parser.parse_args(argv)
