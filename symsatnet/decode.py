@@ -48,7 +48,8 @@ import torch
 
 from .rules import Problem, Rules, RulesError, extract
 
-__all__ = ["Constraints", "Decoded", "DecodeError", "METHODS", "SOLVERS", "decode", "extract_constraints"]
+__all__ = ["Constraints", "Decoded", "DecodeError", "METHODS", "SOLVERS", "decode", "extract_constraints",
+           "require_solver"]
 
 METHODS = ("relaxation", "exact", "decimate")
 #: Exact solvers of method='exact': OR-Tools CP-SAT (the default) and python-sat's RC2 (MaxSAT).
@@ -303,10 +304,8 @@ def decode(
             raise DecodeError(f"unary must be a finite tensor of shape {tuple(z.shape)} on the unknown entries")
     if solver not in SOLVERS:
         raise DecodeError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    if method == "exact" and solver == "cpsat":
-        _require_ortools()
-    elif method == "exact":
-        _require_pysat()
+    if method == "exact":
+        require_solver(solver)
     rules = extract(layer)
     if method != "relaxation" and constraints is None:
         constraints = extract_constraints(rules, solutions)
@@ -380,19 +379,16 @@ def _relax(layer, z: torch.Tensor, is_input: torch.Tensor, batch: int):
     return np.concatenate(outputs), np.concatenate(aux)
 
 
-def _require_ortools():
+def require_solver(solver: str) -> None:
+    """Raise :class:`DecodeError` with the install hint if ``solver`` ('cpsat' or 'rc2')
+    cannot be imported (both are optional extras)."""
+    modules, hint = {"cpsat": (("ortools.sat.python.cp_model",), ORTOOLS_HINT),
+                     "rc2": (("pysat.examples.rc2", "pysat.formula"), PYSAT_HINT)}[solver]
     try:
-        import ortools.sat.python.cp_model  # noqa: F401
+        for module in modules:
+            __import__(module)
     except ImportError:
-        raise DecodeError(ORTOOLS_HINT) from None
-
-
-def _require_pysat():
-    try:
-        import pysat.examples.rc2  # noqa: F401
-        import pysat.formula  # noqa: F401
-    except ImportError:
-        raise DecodeError(PYSAT_HINT) from None
+        raise DecodeError(hint) from None
 
 
 def _progress(iterable, total: int, enabled: bool, what: str):

@@ -223,9 +223,9 @@ def reward_rules(layer: SymSATNet, solutions: np.ndarray, strength: float = 0.3)
 
 def _solvable(constraints: Constraints, time_limit: float) -> Optional[bool]:
     """Whether some 0/1 assignment obeys every rule (None: undecided within the time limit)."""
-    from symsatnet.decode import _require_ortools
+    from symsatnet.decode import require_solver
 
-    _require_ortools()
+    require_solver("cpsat")
     from ortools.sat.python import cp_model
 
     model = cp_model.CpModel()
