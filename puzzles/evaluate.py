@@ -264,8 +264,9 @@ def _print_metrics(args: argparse.Namespace, metrics: dict[str, Any]) -> None:
             else:
                 verdict = ("separated" if found["separated"] else
                            f"{found['others_above']} other pair(s) weigh at least the weakest rule pair")
-                print(f"  {found['rules']} rule pairs in the layer's weights alone: weakest {found['weakest_rule']:.3f}, "
-                      f"strongest other pair {found['strongest_other']:.3f} of the largest; {verdict}")
+                print(f"  {found['rules']} rule pairs in the layer's weights alone: "
+                      f"weakest {found['weakest_rule']:.3f}, strongest other pair {found['strongest_other']:.3f} "
+                      f"of the largest; {verdict}")
         def shown(value: Optional[float]) -> str:
             return "-" if value is None else f"{value:.4f}"
 

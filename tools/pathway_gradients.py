@@ -54,7 +54,8 @@ def pathway_report(checkpoint_path: str, data_path: str, batches: int = 200, bat
     checkpoint = load_checkpoint(checkpoint_path)
     layer = layer_from_checkpoint(checkpoint, checkpoint_path)
     if not hasattr(layer, "open_pathways"):
-        raise TrainingError(f"{checkpoint_path}: a {type(layer).__name__}, not a SoftSymSATNet (--model symsatnet-soft)")
+        raise TrainingError(f"{checkpoint_path}: a {type(layer).__name__}, not a SoftSymSATNet "
+                            f"(--model symsatnet-soft)")
     task_info = checkpoint.get("task") or {}
     task = Task(task_info.get("name"), task_info.get("box"))
     dataset = task.load(data_path)
@@ -99,7 +100,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("data", help="a data set (.npz) of the checkpoint's task, e.g. the one it trained on")
     parser.add_argument("--batches", type=int, default=200, help="batches to average over (default 200)")
     parser.add_argument("--batch", type=int, default=40, help="examples per batch (default 40, the training batch)")
-    parser.add_argument("--seed", type=int, default=0, help="order of the examples and the solver's random start (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="order of the examples and the solver's random start (default 0)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--json", action="store_true", help="one JSON line per pathway")
     args = parser.parse_args(argv)
@@ -109,14 +111,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     def run() -> None:
         if args.threads is not None:
-            torch.set_num_threads(max(args.threads, 1))
+            if args.threads < 1:
+                raise TrainingError(f"--threads must be >= 1, got {args.threads}")
+            torch.set_num_threads(args.threads)
         for row in pathway_report(args.checkpoint, args.data, args.batches, args.batch, args.seed):
             if args.json:
                 print(json.dumps(row))
             else:
-                print(f"{row['pathway']}: {row['coefficients']} coefficients, {row['batches']} batches, largest |mean| / standard error "
-                      f"{row['largest']:.1f} (noise alone: about {row['noise_largest']:.1f}), "
-                      f"{100 * row['above_3']:.1f}% above 3")
+                print(f"{row['pathway']}: {row['coefficients']} coefficients, {row['batches']} batches, "
+                      f"largest |mean| / standard error {row['largest']:.1f} "
+                      f"(noise alone: about {row['noise_largest']:.1f}), {100 * row['above_3']:.1f}% above 3")
 
     return run_command(run, program="pathway_gradients", failures=(TrainingError, DatasetError, ValueError))
 
