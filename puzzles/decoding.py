@@ -16,7 +16,7 @@ import torch
 
 from symsatnet.decode import Constraints, Decoded, decode, extract_constraints
 
-from .training.data import split_indices
+from .training.data import holds_validation, split_indices
 from .training.settings import TrainingError
 from .training.tasks import Examples, Task
 
@@ -39,7 +39,7 @@ def training_labels(checkpoint: dict[str, Any], checkpoint_path: str | os.PathLi
         dataset = task.load(source)
         solutions = dataset.solutions
         if not settings.get("test"):
-            parts = split_indices(len(solutions), int(settings.get("seed", 0)), settings.get("model") == "symsatnet-auto")
+            parts = split_indices(len(solutions), int(settings.get("seed", 0)), holds_validation(settings))
             solutions = solutions[parts["train"]]
     else:
         source = run_dir / "data.npz"
@@ -48,7 +48,7 @@ def training_labels(checkpoint: dict[str, Any], checkpoint_path: str | os.PathLi
                                 f"check from the training labels; give --rules-data FILE.npz")
         dataset = task.load(source)
         parts = split_indices(len(dataset.solutions), int(settings.get("seed", 0)),
-                              settings.get("model") == "symsatnet-auto")
+                              holds_validation(settings))
         solutions = dataset.solutions[parts["train"]]
     return _label_bits(task, solutions)
 

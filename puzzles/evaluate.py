@@ -30,13 +30,25 @@ from puzzles.datafile import DatasetError, OutputError, check_output, write_atom
 from symsatnet.decode import SOLVERS
 
 from .training.checkpoint import layer_from_checkpoint, load_checkpoint
-from .training.data import split_indices
+from .training.data import holds_validation, split_indices
 from .training.metrics import evaluate
 from .training.settings import TrainingError
 from .training.tasks import Task
 
 PROGRAM = "puzzles.evaluate"
 DECODE_METHODS = ("relaxation", "exact", "decimate")
+
+
+def _same_file(path: str | os.PathLike, saved: str, run_dir: Path) -> bool:
+    """Whether ``path`` is the run's data file ``saved`` (as given then: relative to the
+    directory the run was started in, or, failing that, to the run folder)."""
+    for candidate in (Path(saved), run_dir / saved):
+        try:
+            if candidate.exists() and os.path.samefile(path, candidate):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def evaluate_checkpoint(
@@ -74,13 +86,17 @@ def evaluate_checkpoint(
     puzzles, solutions = dataset.puzzles, dataset.solutions
     if split is not None:
         saved = checkpoint["settings"]
-        if saved.get("data") or saved.get("test"):
+        if saved.get("test"):
             raise TrainingError(f"{checkpoint_path}: the run was given its data files (--data/--test); "
                                 f"evaluate one of those instead of using --split")
-        if len(puzzles) != int(saved.get("count", len(puzzles))):
+        if saved.get("data"):  # the run split its --data file: --split needs that very file
+            if not _same_file(data_path, saved["data"], Path(checkpoint_path).parent):
+                raise TrainingError(f"{checkpoint_path}: the run split {saved['data']}; --split needs that file, "
+                                    f"not {data_path}")
+        elif len(puzzles) != int(saved.get("count", len(puzzles))):
             raise TrainingError(f"{data_path} holds {len(puzzles)} examples, the run split {saved.get('count')}: "
                                 f"--split needs the run's own data set (DIR/data.npz)")
-        parts = split_indices(len(puzzles), int(saved.get("seed", 0)), saved.get("model") == "symsatnet-auto")
+        parts = split_indices(len(puzzles), int(saved.get("seed", 0)), holds_validation(saved))
         if split not in parts:
             raise TrainingError(f"{checkpoint_path}: the run has no {split!r} split (it has {', '.join(parts)})")
         puzzles, solutions = puzzles[parts[split]], solutions[parts[split]]

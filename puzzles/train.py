@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soft-select", action="store_true", dest="soft_select",
                         help="symsatnet-soft: hold out a ninth of the training data for validation and keep the "
                              "epoch with the best validation board accuracy in DIR/best.pt")
+    parser.add_argument("--validation", action="store_true",
+                        help="hold out a ninth of the training data for validation (8:1:1 when the data set is "
+                             "split into train and test), report it every epoch and keep the epoch with the best "
+                             "validation board accuracy in DIR/best.pt")
     parser.add_argument("--soft-path-lr", type=float, dest="soft_path_lr",
                         help="symsatnet-soft: the pathways' gradient step size (default 1)")
     parser.add_argument("--no-progress", action="store_false", dest="progress", help="no progress bars")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
@@ -30,6 +30,14 @@ def _split_sizes(count: int, parts: int) -> list[int]:
     tenth = max(1, round(count / 10))
     sizes = [count - (parts - 1) * tenth] + [tenth] * (parts - 1)
     return sizes
+
+
+def holds_validation(settings: Mapping[str, Any]) -> bool:
+    """Whether a run with these settings (a Settings' dict, or a checkpoint's) holds out a
+    validation part: SymSATNet-Auto (its choice of group), --validation, and SymSATNet-Soft's
+    --soft-select."""
+    return bool(settings.get("model") == "symsatnet-auto" or settings.get("validation")
+                or (settings.get("model") == "symsatnet-soft" and settings.get("soft_select")))
 
 
 def split_indices(count: int, seed: int, auto: bool) -> dict[str, np.ndarray]:
@@ -67,8 +75,7 @@ def load_data(settings: Settings, task: Task, run_dir: Path, dist: Distributed, 
             dataset = task.load(cache)
         source = str(cache)
     examples = task.encode(dataset.puzzles, dataset.solutions)
-    # A validation part for SymSATNet-Auto's choice of group and SymSATNet-Soft's --soft-select.
-    auto = settings.model == "symsatnet-auto" or (settings.model == "symsatnet-soft" and settings.soft_select)
+    auto = holds_validation(settings.to_dict())
     if settings.test:
         test = task.encode(*_arrays(task.load(settings.test)))
         if len(examples) < (3 if auto else 1):

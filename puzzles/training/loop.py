@@ -376,7 +376,7 @@ class Run:
                 model = self._wrap(state.layer)
             if self.dist.main:
                 self._save_checkpoint(state)
-                if _best_so_far(settings, state.history):  # --soft-select: the model to use
+                if _best_so_far(settings, state.history):  # --soft-select / --validation: the model to use
                     self._save_checkpoint(state, "best.pt")
                     self.log(f"best validation board accuracy so far ({row['val_board_acc']:.4f}): {self.dir / 'best.pt'}")
                 self.write_logs(state.history)
@@ -406,9 +406,10 @@ def warmup_over(warmup: Optional[int], history: list[dict[str, Any]], epoch: int
 
 
 def _best_so_far(settings: Settings, history: list[dict[str, Any]]) -> bool:
-    """Whether --soft-select should keep the last epoch: its validation board accuracy is
-    above every earlier epoch's (ties keep the earlier, less trained one)."""
-    if not (settings.model == "symsatnet-soft" and settings.soft_select) or "val_board_acc" not in history[-1]:
+    """Whether --soft-select or --validation should keep the last epoch: its validation board
+    accuracy is above every earlier epoch's (ties keep the earlier, less trained one)."""
+    selects = settings.validation or (settings.model == "symsatnet-soft" and settings.soft_select)
+    if not selects or "val_board_acc" not in history[-1]:
         return False
     return all(history[-1]["val_board_acc"] > row.get("val_board_acc", -1.0) for row in history[:-1])
 

@@ -95,6 +95,9 @@ class Settings:
     soft_shrink: float = 3.0
     soft_shared_lr: float = 1.0
     soft_select: bool = False
+    # Hold out a ninth of the training data as a validation split, evaluated every epoch
+    # (and the best epoch kept in DIR/best.pt), for any model.
+    validation: bool = False
     eval_batch: int = 100
     progress: bool = True
     resume: bool = False

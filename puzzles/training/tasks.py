@@ -88,6 +88,39 @@ class Task:
             return sudoku_group(self.box, transpose=True) if chosen == set(SYMMETRY_TYPES) else None
         return cube_group() if chosen == set(CUBE_SYMMETRY_TYPES) else None
 
+    def tying_group(self, names: tuple[str, ...]):
+        """The group the symmetry types ``names`` generate (none: the trivial group), written
+        as a product where the types allow it (the structured kernel, and a short expression
+        for ``--group``): the cube's ``Product(facelet turns or Trivial(54), colour rotations
+        or Trivial(6))``; Sudoku without ``transpose`` as a product over rows, columns and
+        digits."""
+        from puzzles.sudoku.xsudoku import SYMMETRY_TYPES
+        from symsatnet.groups import Product, Symmetric, Trivial, Wreath, sudoku_group
+        from symsatnet.soft import joint_group
+
+        kept = set(names)
+        types = self.symmetry_types(",".join(names)) if kept else {}
+        if not kept:
+            return Trivial(self.n)
+        if self.name == "cube":
+            facelets, colours = (group.children for group in (_cube_symmetry_type("facelets"),
+                                                               _cube_symmetry_type("colours")))
+            return Product(facelets[0] if "facelets" in kept else colours[0],
+                           colours[1] if "colours" in kept else facelets[1])
+        if kept == set(SYMMETRY_TYPES):
+            return sudoku_group(self.box, transpose=True)
+        if "transpose" in kept:
+            return joint_group(list(types.values()))
+        box, side = self.box, self.box**2
+
+        def axis(within: str, blocks: str):
+            inner = Symmetric(box) if within in kept else Trivial(box)
+            outer = Symmetric(box) if blocks in kept else Trivial(box)
+            return Trivial(side) if within not in kept and blocks not in kept else Wreath(inner, outer)
+
+        digits = Symmetric(side) if "digits" in kept else Trivial(side)
+        return Product(Product(axis("rows", "bands"), axis("columns", "stacks")), digits)
+
     # ---------------------------------------------------------------- data files
 
     def generate(self, count: int, seed: int, progress: bool = False):

@@ -1,0 +1,204 @@
+"""Choosing which symmetry types to tie, by validation (``python -m puzzles.tying``).
+
+SoftSymSATNet finds a type broken when the data's gradient breaks it; a symmetry the data
+keep but that slows learning (the cube's colour rotations, docs/design.md "Soft tying")
+gives no such gradient. This search asks the validation split instead: it trains
+SymSATNet hard-tied to the group all named types generate, then, greedily, releases one
+type at a time (ties to the group the others generate) and keeps a release when the
+validation board accuracy, averaged over the probe's last epochs, rises by more than a
+margin. Every candidate is an ordinary ``puzzles.train`` run in a folder of its own on the
+same data, split and seed, so the search resumes where it stopped and the chosen run can
+be trained further.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .loop import train
+from .settings import Settings, TrainingError
+
+#: Defaults of the search: probe length, the window its score averages over, and the rise
+#: of that score a release must bring (cube curves swing by about 0.04 between epochs).
+PROBE_EPOCHS, WINDOW, MARGIN = 40, 10, 0.01
+RESULT = "search.json"
+
+
+@dataclass
+class Candidate:
+    """One tying tried: the types kept tied, the group they generate, its run folder and
+    its score (mean validation board accuracy over the probe's last ``window`` epochs)."""
+
+    kept: tuple[str, ...]
+    group: str
+    folder: str
+    score: float
+    test_board_acc: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Search:
+    """The search's record: every candidate in the order tried, the steps taken."""
+
+    types: tuple[str, ...]
+    candidates: list[Candidate] = field(default_factory=list)
+    chosen: Optional[Candidate] = None
+    steps: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"types": list(self.types), "steps": self.steps,
+                "candidates": [candidate.to_dict() for candidate in self.candidates],
+                "chosen": None if self.chosen is None else self.chosen.to_dict()}
+
+
+def folder_name(kept: tuple[str, ...]) -> str:
+    """A candidate's run folder inside the search folder: ``tied-a+b``, or ``free``."""
+    return "tied-" + "+".join(kept) if kept else "free"
+
+
+def probe_score(history: list[dict[str, Any]], probe_epochs: int, window: int) -> float:
+    """Mean validation board accuracy over epochs probe_epochs - window + 1 .. probe_epochs."""
+    rows = [row for row in history if probe_epochs - window < row["epoch"] <= probe_epochs]
+    if len(rows) < window or any("val_board_acc" not in row for row in rows):
+        raise TrainingError(f"the run has no validation accuracy for epochs {probe_epochs - window + 1}-{probe_epochs}")
+    return sum(row["val_board_acc"] for row in rows) / len(rows)
+
+
+def _read_history(folder: Path) -> list[dict[str, Any]]:
+    path = folder / "log.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+    os.replace(temporary, path)
+
+
+def _shared_data(task, base: Settings, out: Path, log: Callable[[str], None]) -> str:
+    """OUT/data.npz, the data every candidate trains on: generated once (--count, --seed),
+    or the file already there if it was generated with the same count and seed."""
+    path = out / "data.npz"
+    if path.exists():
+        metadata = task.load(path).metadata
+        if (metadata.get("count"), metadata.get("seed")) != (base.count, base.seed):
+            raise TrainingError(f"{path} exists and was not generated with --count {base.count} --seed {base.seed}; "
+                                f"give --data {path} to search on it, or another --out")
+        return str(path)
+    log(f"generating {base.count} {task.description} examples (seed {base.seed}) into {path}")
+    dataset = task.generate(base.count, seed=base.seed, progress=base.progress)
+    handle, temporary = tempfile.mkstemp(dir=out, prefix="data.", suffix=".npz")
+    os.close(handle)
+    task.save(temporary, dataset)
+    os.replace(temporary, path)
+    return str(path)
+
+
+def search_tying(
+    base: Settings,
+    types: Optional[str] = None,
+    probe_epochs: int = PROBE_EPOCHS,
+    window: int = WINDOW,
+    margin: float = MARGIN,
+    epochs: Optional[int] = None,
+    log: Callable[[str], None] = print,
+) -> Search:
+    """Greedy backward search over the lattice of tied symmetry types, by validation.
+
+    Args:
+        base: the runs' settings (task, data or count and seed, lr, threads, ...); ``model``
+            is SymSATNet, ``out`` the search folder, ``group``/``epochs``/``validation``
+            are set per candidate.
+        types: comma-separated symmetry types of the task (None: all of them).
+        probe_epochs: epochs every candidate trains before it is scored.
+        window: its score is the mean validation board accuracy over its last ``window``
+            probe epochs.
+        margin: a release is kept when it raises the score by more than this.
+        epochs: train the chosen candidate on to this many epochs (None: probe_epochs).
+        log: where progress lines go.
+
+    Returns:
+        The :class:`Search`, also written to ``OUT/search.json`` after every candidate.
+    """
+    if not 1 <= window <= probe_epochs:
+        raise TrainingError(f"--window must lie in 1..--probe-epochs ({probe_epochs}), got {window}")
+    if not (margin >= 0):
+        raise TrainingError(f"--margin must be a number >= 0, got {margin}")
+    if epochs is not None and epochs < probe_epochs:
+        raise TrainingError(f"--epochs ({epochs}) must be at least --probe-epochs ({probe_epochs})")
+    if base.model != "symsatnet":
+        raise TrainingError(f"the search trains --model symsatnet candidates, not {base.model}")
+    task = base.make_task()
+    try:
+        named = tuple(task.symmetry_types(types))
+    except ValueError as error:
+        raise TrainingError(f"--types: {error}") from None
+    out = Path(base.out or os.path.join("runs", f"{task.name}-tying-seed{base.seed}"))
+    out.mkdir(parents=True, exist_ok=True)
+    data = base.data or _shared_data(task, base, out, log)
+    search = Search(named)
+    tried: dict[tuple[str, ...], Candidate] = {}
+
+    def evaluate(kept: tuple[str, ...]) -> Candidate:
+        if kept in tried:
+            return tried[kept]
+        folder = out / folder_name(kept)
+        group = repr(task.tying_group(kept))
+        history = _read_history(folder)
+        done = max((row["epoch"] for row in history), default=0)
+        if done < probe_epochs:
+            log(f"probe: tied under {' + '.join(kept) or 'nothing (free C)'} for {probe_epochs} epochs in {folder}")
+            settings = dataclasses.replace(
+                base, model="symsatnet", group=group, epochs=probe_epochs, validation=True, out=str(folder),
+                resume=(folder / "checkpoint.pt").exists(), force=False, data=data,
+            )
+            train(settings, explicit={"group", "epochs", "validation", "out"})
+            history = _read_history(folder)
+        score = probe_score(history, probe_epochs, window)
+        last = next(row for row in history if row["epoch"] == probe_epochs)
+        candidate = Candidate(kept, group, str(folder), round(score, 6), last["test_board_acc"])
+        tried[kept] = candidate
+        search.candidates.append(candidate)
+        log(f"  score {score:.4f} (validation board, epochs {probe_epochs - window + 1}-{probe_epochs}); "
+            f"test board {candidate.test_board_acc:.3f} at epoch {probe_epochs}")
+        _write_atomically(out / RESULT, json.dumps(search.to_dict(), indent=2) + "\n")
+        return candidate
+
+    current = evaluate(named)
+    while current.kept:
+        releases = [evaluate(tuple(name for name in current.kept if name != released)) for released in current.kept]
+        best = max(releases, key=lambda candidate: candidate.score)
+        released = next(name for name in current.kept if name not in best.kept)
+        if best.score <= current.score + margin:
+            search.steps.append(f"kept {', '.join(current.kept)}: the best release ({released}) scored "
+                                f"{best.score:.4f} against {current.score:.4f}")
+            break
+        search.steps.append(f"released {released}: {best.score:.4f} against {current.score:.4f}")
+        current = best
+    search.chosen = current
+    log(f"chosen: tied under {' + '.join(current.kept) or 'nothing'} ({current.group[:80]}"
+        f"{'...' if len(current.group) > 80 else ''}), run folder {current.folder}")
+    if epochs is not None and epochs > probe_epochs:
+        history = _read_history(Path(current.folder))
+        if max((row["epoch"] for row in history), default=0) < epochs:
+            log(f"training the chosen run on to epoch {epochs}")
+            settings = dataclasses.replace(base, model="symsatnet", group=current.group, epochs=epochs,
+                                           validation=True, out=current.folder, resume=True, data=data, force=False)
+            train(settings, explicit={"epochs", "out"})
+    _write_atomically(out / RESULT, json.dumps(search.to_dict(), indent=2) + "\n")
+    return search
+
+
+__all__ = ["Candidate", "MARGIN", "PROBE_EPOCHS", "Search", "WINDOW", "folder_name", "probe_score", "search_tying"]
