@@ -8,7 +8,7 @@ Examples::
 Trains SymSATNet tied to the group all named types generate, then releases one type at a
 time (greedy, by the mean validation board accuracy of a probe's last --window epochs; a
 ninth of the training data is held out, 8:1:1) and stops when no release gains more than
---margin. Every candidate is a ``puzzles.train`` run in OUT/tied-TYPES (OUT/free: none
+--margin; ``--direction forward`` starts from a free C and ties one type more at a time. Every candidate is a ``puzzles.train`` run in OUT/tied-TYPES (OUT/free: none
 tied) on OUT/data.npz; OUT/search.json records the candidates, their scores and the
 choice. Run it again to resume. Exit status as for ``puzzles.train``.
 """
@@ -24,7 +24,7 @@ from puzzles.datafile import DatasetError
 
 from .training.settings import Settings, TrainingError
 from .training.tasks import TASKS
-from .training.tying import MARGIN, PROBE_EPOCHS, WINDOW, search_tying
+from .training.tying import DIRECTIONS, MARGIN, PROBE_EPOCHS, WINDOW, search_tying
 
 PROGRAM = "python -m puzzles.tying"
 
@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", metavar="FILE.npz", help="data set (default: generate --count examples into OUT)")
     parser.add_argument("--count", type=int, default=10_000, help="examples to generate (default 10000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data, split, initialisation (default 0)")
+    parser.add_argument("--direction", choices=DIRECTIONS, default="backward",
+                        help="backward (default): start with every type tied and release one at a time; "
+                             "forward: start from a free C and tie one more at a time")
     parser.add_argument("--probe-epochs", type=int, default=PROBE_EPOCHS, dest="probe_epochs",
                         help=f"epochs every candidate trains before it is scored (default {PROBE_EPOCHS})")
     parser.add_argument("--window", type=int, default=WINDOW,
@@ -61,7 +64,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if arguments["task"] != "sudoku" and arguments["box"] != 3:
         print(f"{PROGRAM}: error: --box applies to the sudoku task, not {arguments['task']}", file=sys.stderr)
         return 2
-    search = {key: arguments.pop(key) for key in ("types", "probe_epochs", "window", "margin", "epochs")}
+    search = {key: arguments.pop(key) for key in ("types", "probe_epochs", "window", "margin", "epochs", "direction")}
     settings = Settings(model="symsatnet", **arguments)
     try:
         settings.resolved()  # every run setting checked before anything is generated
@@ -78,7 +81,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _search(settings: Settings, search: dict) -> None:
     search_tying(settings, search["types"], search["probe_epochs"], search["window"], search["margin"],
-                 search["epochs"])
+                 search["epochs"], search["direction"])
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from .invariant import InvariantSpace
 from .layers import CFormLayer, initial_scale, symmetric_part
 from .symsatnet import SymSATNet
 
-__all__ = ["PathwayOptimizer", "SoftSymSATNet", "joint_group"]
+__all__ = ["PathwayOptimizer", "SoftSymSATNet", "joint_group", "same_orbitals"]
 
 
 def joint_group(groups: list[Group]) -> Group:
@@ -158,15 +158,23 @@ class PathwayOptimizer(torch.optim.Optimizer):
         return loss
 
 
+def same_orbitals(first: Group, second: Group) -> bool:
+    """Whether two groups on the same points have the same orbitals (tie C alike: the same
+    invariant matrices)."""
+    if first.degree != second.degree:
+        return False
+    mine = torch.from_numpy(np.array(first.orbitals(), dtype=np.int64)).ravel()
+    theirs = torch.from_numpy(np.array(second.orbitals(), dtype=np.int64)).ravel()
+    count = int(mine.max()) + 1
+    return count == int(theirs.max()) + 1 and torch.unique(mine * count + theirs).numel() == count
+
+
 def _same_orbitals(shared: Group, generated: Group) -> Group:
     """``shared`` if its closed orbitals are those of ``generated`` (the same invariant
     matrices), else a ValueError."""
     if not isinstance(shared, Group) or shared.degree != generated.degree:
         raise ValueError(f"shared must be a symsatnet.groups.Group on {generated.degree} points, got {shared!r}")
-    mine = torch.from_numpy(np.array(shared.orbitals(), dtype=np.int64)).ravel()
-    theirs = torch.from_numpy(np.array(generated.orbitals(), dtype=np.int64)).ravel()
-    count = int(mine.max()) + 1
-    if count != int(theirs.max()) + 1 or torch.unique(mine * count + theirs).numel() != count:
+    if not same_orbitals(shared, generated):
         raise ValueError(f"shared group {shared!r} does not have the orbitals of the group the named groups generate")
     return shared
 

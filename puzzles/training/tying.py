@@ -28,6 +28,7 @@ from .settings import Settings, TrainingError
 #: of that score a release must bring (cube curves swing by about 0.04 between epochs).
 PROBE_EPOCHS, WINDOW, MARGIN = 40, 10, 0.01
 RESULT = "search.json"
+DIRECTIONS = ("backward", "forward")
 
 
 @dataclass
@@ -50,12 +51,13 @@ class Search:
     """The search's record: every candidate in the order tried, the steps taken."""
 
     types: tuple[str, ...]
+    direction: str = "backward"
     candidates: list[Candidate] = field(default_factory=list)
     chosen: Optional[Candidate] = None
     steps: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"types": list(self.types), "steps": self.steps,
+        return {"types": list(self.types), "direction": self.direction, "steps": self.steps,
                 "candidates": [candidate.to_dict() for candidate in self.candidates],
                 "chosen": None if self.chosen is None else self.chosen.to_dict()}
 
@@ -106,6 +108,32 @@ def _shared_data(task, base: Settings, out: Path, log: Callable[[str], None]) ->
     return str(path)
 
 
+def _moves(task, named: tuple[str, ...], kept: tuple[str, ...], backward: bool) -> list[tuple[str, tuple, str]]:
+    """The steps from ``kept``: each type released (backward) or added (forward), in the
+    order of ``named``, as (type, types then tied, why it is not probed: '' to probe it).
+    A step that leaves the generated group as it is (``rows`` released while ``columns``
+    and ``transpose`` stay tied), or that reaches the same group as an earlier step, is not
+    probed."""
+    from symsatnet.soft import same_orbitals
+
+    here = task.tying_group(kept)
+    moves: list[tuple[str, tuple, str]] = []
+    reached: list[tuple[str, object]] = []
+    for name in (kept if backward else [name for name in named if name not in kept]):
+        step = tuple(other for other in named if (other in kept) != (other == name))
+        group = task.tying_group(step)
+        same = next((other for other, seen in reached if same_orbitals(group, seen)), None)
+        if same_orbitals(group, here):
+            why = f"the group of {', '.join(kept) or 'nothing'} stays as it is"
+        elif same is not None:
+            why = f"the same group as {'releasing' if backward else 'adding'} {same}"
+        else:
+            why = ""
+            reached.append((name, group))
+        moves.append((name, step, why))
+    return moves
+
+
 def search_tying(
     base: Settings,
     types: Optional[str] = None,
@@ -113,9 +141,10 @@ def search_tying(
     window: int = WINDOW,
     margin: float = MARGIN,
     epochs: Optional[int] = None,
+    direction: str = "backward",
     log: Callable[[str], None] = print,
 ) -> Search:
-    """Greedy backward search over the lattice of tied symmetry types, by validation.
+    """Greedy search over the lattice of tied symmetry types, by validation.
 
     Args:
         base: the runs' settings (task, data or count and seed, lr, threads, ...); ``model``
@@ -127,6 +156,10 @@ def search_tying(
             probe epochs.
         margin: a release is kept when it raises the score by more than this.
         epochs: train the chosen candidate on to this many epochs (None: probe_epochs).
+        direction: ``'backward'`` starts from every type tied and releases one at a time;
+            ``'forward'`` starts from a free C and ties one more at a time (for types that
+            only help when released together, as rows and columns do while the
+            transposition stays tied).
         log: where progress lines go.
 
     Returns:
@@ -134,6 +167,8 @@ def search_tying(
     """
     if not 1 <= window <= probe_epochs:
         raise TrainingError(f"--window must lie in 1..--probe-epochs ({probe_epochs}), got {window}")
+    if direction not in DIRECTIONS:
+        raise TrainingError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     if not (margin >= 0):
         raise TrainingError(f"--margin must be a number >= 0, got {margin}")
     if epochs is not None and epochs < probe_epochs:
@@ -148,7 +183,7 @@ def search_tying(
     out = Path(base.out or os.path.join("runs", f"{task.name}-tying-seed{base.seed}"))
     out.mkdir(parents=True, exist_ok=True)
     data = base.data or _shared_data(task, base, out, log)
-    search = Search(named)
+    search = Search(named, direction)
     tried: dict[tuple[str, ...], Candidate] = {}
 
     def evaluate(kept: tuple[str, ...]) -> Candidate:
@@ -176,16 +211,23 @@ def search_tying(
         _write_atomically(out / RESULT, json.dumps(search.to_dict(), indent=2) + "\n")
         return candidate
 
-    current = evaluate(named)
-    while current.kept:
-        releases = [evaluate(tuple(name for name in current.kept if name != released)) for released in current.kept]
-        best = max(releases, key=lambda candidate: candidate.score)
-        released = next(name for name in current.kept if name not in best.kept)
-        if best.score <= current.score + margin:
-            search.steps.append(f"kept {', '.join(current.kept)}: the best release ({released}) scored "
-                                f"{best.score:.4f} against {current.score:.4f}")
+    backward = direction == "backward"
+    current = evaluate(named if backward else ())
+    while True:
+        moves = _moves(task, named, current.kept, backward)
+        for name, _, why in moves:
+            if why:
+                search.steps.append(f"not probed: {'releasing' if backward else 'adding'} {name} ({why})")
+        scored = {name: evaluate(kept) for name, kept, why in moves if not why}
+        if not scored:
             break
-        search.steps.append(f"released {released}: {best.score:.4f} against {current.score:.4f}")
+        name, best = max(scored.items(), key=lambda item: item[1].score)
+        verb = "released" if backward else "added"
+        if best.score <= current.score + margin:
+            search.steps.append(f"stopped at {', '.join(current.kept) or 'nothing'} tied: the best move "
+                                f"({verb} {name}) scored {best.score:.4f} against {current.score:.4f}")
+            break
+        search.steps.append(f"{verb} {name}: {best.score:.4f} against {current.score:.4f}")
         current = best
     search.chosen = current
     log(f"chosen: tied under {' + '.join(current.kept) or 'nothing'} ({current.group[:80]}"
@@ -201,4 +243,4 @@ def search_tying(
     return search
 
 
-__all__ = ["Candidate", "MARGIN", "PROBE_EPOCHS", "Search", "WINDOW", "folder_name", "probe_score", "search_tying"]
+__all__ = ["Candidate", "DIRECTIONS", "MARGIN", "PROBE_EPOCHS", "Search", "WINDOW", "folder_name", "probe_score", "search_tying"]

@@ -93,7 +93,7 @@ def test_greedy_search_releases_what_validation_pays_for(tmp_path, monkeypatch):
     assert result.chosen.group == repr(Task("cube").tying_group(("facelets",)))
     assert [candidate.kept for candidate in result.candidates] == [("facelets", "colours"), ("colours",),
                                                                    ("facelets",), ()]
-    assert result.steps[0].startswith("released colours") and result.steps[1].startswith("kept facelets")
+    assert result.steps[0].startswith("released colours") and result.steps[1].startswith("stopped at facelets tied")
     # Every candidate probed once for 4 epochs; the chosen one trained on to 7.
     assert fake.calls == [(("facelets", "colours"), 4), (("colours",), 4), (("facelets",), 4), ((), 4),
                           (("facelets",), 7)]
@@ -119,11 +119,34 @@ def test_search_walks_down_several_steps_and_resumes_without_retraining(tmp_path
     options = dict(types="digits,rows,columns", probe_epochs=2, window=1)
     result, fake = _search(tmp_path, monkeypatch, "sudoku", score, **options)
     assert result.chosen.kept == ("digits",)
-    assert [step.split(":")[0] for step in result.steps] == ["released rows", "released columns", "kept digits"]
+    assert [step.split(":")[0] for step in result.steps] == ["released rows", "released columns", "stopped at digits tied"]
     # 1 + 3 + 2 + 1 candidates, none twice.
     assert len(fake.calls) == 7 and len({kept for kept, _ in fake.calls}) == 7
     again, fake_again = _search(tmp_path, monkeypatch, "sudoku", score, **options)
     assert fake_again.calls == [] and again.chosen == result.chosen
+
+
+def test_forward_search_ties_what_validation_pays_for_and_skips_steps_that_change_nothing(tmp_path, monkeypatch):
+    # X-Sudoku's story: digits and the transposition hold, the line permutations break the
+    # diagonal rule. Released one at a time from the full group, rows and columns change
+    # nothing (the transposition and the other generate them), so the backward search
+    # cannot leave it; the forward search ties digits, then the transposition, and stops.
+    def score(kept):
+        return 0.2 + 0.3 * ("digits" in kept) + 0.05 * ("transpose" in kept) - 0.2 * ({"rows", "columns"} & kept != set())
+
+    options = dict(types="digits,rows,columns,transpose", probe_epochs=2, window=1)
+    backward, fake = _search(tmp_path / "b", monkeypatch, "sudoku", score, **options)
+    assert backward.chosen.kept == ("digits", "rows", "columns", "transpose")
+    assert [kept for kept, _ in fake.calls] == [("digits", "rows", "columns", "transpose"),
+                                                ("rows", "columns", "transpose"), ("digits", "rows", "columns")]
+    assert sum(step.startswith("not probed: releasing rows") for step in backward.steps) == 1
+    forward, fake = _search(tmp_path / "f", monkeypatch, "sudoku", score, direction="forward", **options)
+    assert forward.chosen.kept == ("digits", "transpose")
+    assert forward.steps[:2] == ["added digits: 0.5000 against 0.2000", "added transpose: 0.5500 against 0.5000"]
+    # From {digits, transpose}, adding rows or adding columns reach the same group: one probe.
+    assert [kept for kept, _ in fake.calls][-1:] == [("digits", "rows", "transpose")]
+    assert any("the same group as adding rows" in step for step in forward.steps)
+    assert json.loads((tmp_path / "f" / "s" / tying.RESULT).read_text())["direction"] == "forward"
 
 
 def test_search_end_to_end_on_4x4(tmp_path, capsys):
@@ -172,6 +195,7 @@ def test_search_end_to_end_on_4x4(tmp_path, capsys):
         (["--epochs", "2", "--probe-epochs", "4", "--window", "2"], "--epochs (2) must be at least --probe-epochs (4)"),
         (["--types", "digits,diagonals"], "--types: unknown symmetry type(s) 'diagonals'"),
         (["--lr", "0"], "--lr must be a positive number"),
+        (["--margin", "nan"], "--margin must be a number >= 0"),
     ],
 )
 def test_cli_refuses_bad_options(tmp_path, capsys, options, message):
