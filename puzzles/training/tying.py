@@ -206,10 +206,14 @@ def search_tying(
         candidate = Candidate(kept, group, str(folder), round(score, 6), last["test_board_acc"])
         tried[kept] = candidate
         search.candidates.append(candidate)
-        log(f"  score {score:.4f} (validation board, epochs {probe_epochs - window + 1}-{probe_epochs}); "
+        log(f"  {' + '.join(kept) or 'free C'}: score {score:.4f} (validation board, epochs {probe_epochs - window + 1}-{probe_epochs}); "
             f"test board {candidate.test_board_acc:.3f} at epoch {probe_epochs}")
         _write_atomically(out / RESULT, json.dumps(search.to_dict(), indent=2) + "\n")
         return candidate
+
+    def step(text: str) -> None:
+        search.steps.append(text)
+        log(text)
 
     backward = direction == "backward"
     current = evaluate(named if backward else ())
@@ -217,17 +221,17 @@ def search_tying(
         moves = _moves(task, named, current.kept, backward)
         for name, _, why in moves:
             if why:
-                search.steps.append(f"not probed: {'releasing' if backward else 'adding'} {name} ({why})")
+                step(f"not probed: {'releasing' if backward else 'adding'} {name} ({why})")
         scored = {name: evaluate(kept) for name, kept, why in moves if not why}
         if not scored:
             break
         name, best = max(scored.items(), key=lambda item: item[1].score)
         verb = "released" if backward else "added"
         if best.score <= current.score + margin:
-            search.steps.append(f"stopped at {', '.join(current.kept) or 'nothing'} tied: the best move "
-                                f"({verb} {name}) scored {best.score:.4f} against {current.score:.4f}")
+            step(f"stopped at {', '.join(current.kept) or 'nothing'} tied: the best move "
+                 f"({verb} {name}) scored {best.score:.4f} against {current.score:.4f}")
             break
-        search.steps.append(f"{verb} {name}: {best.score:.4f} against {current.score:.4f}")
+        step(f"{verb} {name}: {best.score:.4f} against {current.score:.4f}")
         current = best
     search.chosen = current
     log(f"chosen: tied under {' + '.join(current.kept) or 'nothing'} ({current.group[:80]}"
