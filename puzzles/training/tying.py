@@ -26,7 +26,7 @@ from .settings import Settings, TrainingError
 
 #: Defaults of the search: probe length, the window its score averages over, and the rise
 #: of that score a release must bring (cube curves swing by about 0.04 between epochs).
-PROBE_EPOCHS, WINDOW, MARGIN = 40, 10, 0.01
+PROBE_EPOCHS, WINDOW, MARGIN = 60, 10, 0.01
 RESULT = "search.json"
 DIRECTIONS = ("backward", "forward")
 
