@@ -24,7 +24,7 @@ from puzzles.datafile import DatasetError
 
 from .training.settings import Settings, TrainingError
 from .training.tasks import TASKS
-from .training.tying import DIRECTIONS, MARGIN, PROBE_EPOCHS, WINDOW, search_tying
+from .training.tying import DIRECTIONS, MARGIN, PROBE_EPOCHS, SCORES, WINDOW, search_tying
 
 PROGRAM = "python -m puzzles.tying"
 
@@ -46,8 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"epochs every candidate trains before it is scored (default {PROBE_EPOCHS})")
     parser.add_argument("--window", type=int, default=WINDOW,
                         help=f"a candidate's score averages its last WINDOW probe epochs (default {WINDOW})")
+    parser.add_argument("--score", choices=tuple(SCORES), default="board",
+                        help="score candidates by validation board accuracy (default) or cell accuracy "
+                             "(rises long before any board is solved: for short probes on hard tasks)")
     parser.add_argument("--margin", type=float, default=MARGIN,
-                        help=f"validation board accuracy a release must gain to be kept (default {MARGIN:g})")
+                        help=f"validation accuracy a release must gain to be kept (default {MARGIN:g})")
     parser.add_argument("--epochs", type=int,
                         help="train the chosen candidate on to this many epochs (default: --probe-epochs)")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default 4e-2, SymSATNet's)")
@@ -64,7 +67,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if arguments["task"] != "sudoku" and arguments["box"] != 3:
         print(f"{PROGRAM}: error: --box applies to the sudoku task, not {arguments['task']}", file=sys.stderr)
         return 2
-    search = {key: arguments.pop(key) for key in ("types", "probe_epochs", "window", "margin", "epochs", "direction")}
+    search = {key: arguments.pop(key) for key in ("types", "probe_epochs", "window", "margin", "epochs", "direction", "score")}
     settings = Settings(model="symsatnet", **arguments)
     try:
         settings.resolved()  # every run setting checked before anything is generated
@@ -81,7 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _search(settings: Settings, search: dict) -> None:
     search_tying(settings, search["types"], search["probe_epochs"], search["window"], search["margin"],
-                 search["epochs"], search["direction"])
+                 search["epochs"], search["direction"], search["score"])
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ keep but that slows learning (the cube's colour rotations, docs/design.md "Soft 
 gives no such gradient. This search asks the validation split instead: it trains
 SymSATNet hard-tied to the group all named types generate, then, greedily, releases one
 type at a time (ties to the group the others generate) and keeps a release when the
-validation board accuracy, averaged over the probe's last epochs, rises by more than a
-margin. Every candidate is an ordinary ``puzzles.train`` run in a folder of its own on the
+validation board accuracy (or cell accuracy, ``--score cell``), averaged over the probe's
+last epochs, rises by more than a margin. Every candidate is an ordinary ``puzzles.train`` run in a folder of its own on the
 same data, split and seed, so the search resumes where it stopped and the chosen run can
 be trained further.
 """
@@ -29,12 +29,16 @@ from .settings import Settings, TrainingError
 PROBE_EPOCHS, WINDOW, MARGIN = 60, 10, 0.01
 RESULT = "search.json"
 DIRECTIONS = ("backward", "forward")
+#: What a candidate is scored by: the validation accuracy of whole boards, or of cells
+#: (which rises long before any board is solved; for short probes on hard tasks).
+SCORES = {"board": "val_board_acc", "cell": "val_cell_acc"}
 
 
 @dataclass
 class Candidate:
     """One tying tried: the types kept tied, the group they generate, its run folder and
-    its score (mean validation board accuracy over the probe's last ``window`` epochs)."""
+    its score (mean validation board or cell accuracy over the probe's last ``window``
+    epochs)."""
 
     kept: tuple[str, ...]
     group: str
@@ -52,12 +56,13 @@ class Search:
 
     types: tuple[str, ...]
     direction: str = "backward"
+    score: str = "board"
     candidates: list[Candidate] = field(default_factory=list)
     chosen: Optional[Candidate] = None
     steps: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"types": list(self.types), "direction": self.direction, "steps": self.steps,
+        return {"types": list(self.types), "direction": self.direction, "score": self.score, "steps": self.steps,
                 "candidates": [candidate.to_dict() for candidate in self.candidates],
                 "chosen": None if self.chosen is None else self.chosen.to_dict()}
 
@@ -67,12 +72,14 @@ def folder_name(kept: tuple[str, ...]) -> str:
     return "tied-" + "+".join(kept) if kept else "free"
 
 
-def probe_score(history: list[dict[str, Any]], probe_epochs: int, window: int) -> float:
-    """Mean validation board accuracy over epochs probe_epochs - window + 1 .. probe_epochs."""
+def probe_score(history: list[dict[str, Any]], probe_epochs: int, window: int, score: str = "board") -> float:
+    """Mean validation board (or cell) accuracy over epochs probe_epochs - window + 1 .. probe_epochs."""
+    key = SCORES[score]
     rows = [row for row in history if probe_epochs - window < row["epoch"] <= probe_epochs]
-    if len(rows) < window or any("val_board_acc" not in row for row in rows):
-        raise TrainingError(f"the run has no validation accuracy for epochs {probe_epochs - window + 1}-{probe_epochs}")
-    return sum(row["val_board_acc"] for row in rows) / len(rows)
+    if len(rows) < window or any(key not in row for row in rows):
+        raise TrainingError(f"the run has no validation {score} accuracy for epochs "
+                            f"{probe_epochs - window + 1}-{probe_epochs}")
+    return sum(row[key] for row in rows) / len(rows)
 
 
 def _read_history(folder: Path) -> list[dict[str, Any]]:
@@ -142,6 +149,7 @@ def search_tying(
     margin: float = MARGIN,
     epochs: Optional[int] = None,
     direction: str = "backward",
+    score: str = "board",
     log: Callable[[str], None] = print,
 ) -> Search:
     """Greedy search over the lattice of tied symmetry types, by validation.
@@ -152,7 +160,7 @@ def search_tying(
             are set per candidate.
         types: comma-separated symmetry types of the task (None: all of them).
         probe_epochs: epochs every candidate trains before it is scored.
-        window: its score is the mean validation board accuracy over its last ``window``
+        window: its score is the mean validation accuracy (``score``) over its last ``window``
             probe epochs.
         margin: a release is kept when it raises the score by more than this.
         epochs: train the chosen candidate on to this many epochs (None: probe_epochs).
@@ -160,6 +168,7 @@ def search_tying(
             ``'forward'`` starts from a free C and ties one more at a time (for types that
             only help when released together, as rows and columns do while the
             transposition stays tied).
+        score: ``'board'`` or ``'cell'``: the validation accuracy candidates are scored by.
         log: where progress lines go.
 
     Returns:
@@ -169,6 +178,8 @@ def search_tying(
         raise TrainingError(f"--window must lie in 1..--probe-epochs ({probe_epochs}), got {window}")
     if direction not in DIRECTIONS:
         raise TrainingError(f"--direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    if score not in SCORES:
+        raise TrainingError(f"--score must be one of {', '.join(SCORES)}, got {score!r}")
     if not (margin >= 0):
         raise TrainingError(f"--margin must be a number >= 0, got {margin}")
     if epochs is not None and epochs < probe_epochs:
@@ -183,7 +194,7 @@ def search_tying(
     out = Path(base.out or os.path.join("runs", f"{task.name}-tying-seed{base.seed}"))
     out.mkdir(parents=True, exist_ok=True)
     data = base.data or _shared_data(task, base, out, log)
-    search = Search(named, direction)
+    search = Search(named, direction, score)
     tried: dict[tuple[str, ...], Candidate] = {}
 
     def evaluate(kept: tuple[str, ...]) -> Candidate:
@@ -201,12 +212,12 @@ def search_tying(
             )
             train(settings, explicit={"group", "epochs", "validation", "out"})
             history = _read_history(folder)
-        score = probe_score(history, probe_epochs, window)
+        value = probe_score(history, probe_epochs, window, score)
         last = next(row for row in history if row["epoch"] == probe_epochs)
-        candidate = Candidate(kept, group, str(folder), round(score, 6), last["test_board_acc"])
+        candidate = Candidate(kept, group, str(folder), round(value, 6), last["test_board_acc"])
         tried[kept] = candidate
         search.candidates.append(candidate)
-        log(f"  {' + '.join(kept) or 'free C'}: score {score:.4f} (validation board, epochs {probe_epochs - window + 1}-{probe_epochs}); "
+        log(f"  {' + '.join(kept) or 'free C'}: score {value:.4f} (validation {score}, epochs {probe_epochs - window + 1}-{probe_epochs}); "
             f"test board {candidate.test_board_acc:.3f} at epoch {probe_epochs}")
         _write_atomically(out / RESULT, json.dumps(search.to_dict(), indent=2) + "\n")
         return candidate
@@ -226,6 +237,10 @@ def search_tying(
         if not scored:
             break
         name, best = max(scored.items(), key=lambda item: item[1].score)
+        if best.score == 0 and current.score == 0:
+            step(f"every candidate of this step scored 0 (validation {score} accuracy): the probes cannot "
+                 f"tell the tyings apart; give more --probe-epochs or data"
+                 f"{', or --score cell' if score == 'board' else ''}")
         verb = "released" if backward else "added"
         if best.score <= current.score + margin:
             step(f"stopped at {', '.join(current.kept) or 'nothing'} tied: the best move "
@@ -247,4 +262,4 @@ def search_tying(
     return search
 
 
-__all__ = ["Candidate", "DIRECTIONS", "MARGIN", "PROBE_EPOCHS", "Search", "WINDOW", "folder_name", "probe_score", "search_tying"]
+__all__ = ["Candidate", "DIRECTIONS", "MARGIN", "PROBE_EPOCHS", "SCORES", "Search", "WINDOW", "folder_name", "probe_score", "search_tying"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from pathlib import Path
@@ -43,9 +44,9 @@ def test_probe_score_is_the_mean_over_the_window():
     history = [{"epoch": e, "val_board_acc": v} for e, v in enumerate([0.1, 0.2, 0.4, 0.8, 0.9], start=1)]
     assert tying.probe_score(history, 4, 2) == pytest.approx(0.6)  # epochs 3-4, not 5
     assert tying.probe_score(history, 5, 5) == pytest.approx(0.48)
-    with pytest.raises(tying.TrainingError, match="no validation accuracy for epochs 5-6"):
+    with pytest.raises(tying.TrainingError, match="no validation board accuracy for epochs 5-6"):
         tying.probe_score(history, 6, 2)
-    with pytest.raises(tying.TrainingError, match="no validation accuracy"):
+    with pytest.raises(tying.TrainingError, match="no validation board accuracy"):
         tying.probe_score([{"epoch": 1, "test_board_acc": 0.5}], 1, 1)
 
 
@@ -233,3 +234,39 @@ def test_validation_option_holds_out_a_ninth_and_keeps_the_best_epoch(tmp_path, 
     assert evaluate_cli.main([str(run / "checkpoint.pt"), str(run / "data.npz"), "--split", "val", "--json",
                               "--threads", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["board_accuracy"] == pytest.approx(accuracies[-1])
+
+
+def test_probe_score_by_cells():
+    history = [{"epoch": e, "val_board_acc": 0.0, "val_cell_acc": c} for e, c in enumerate([0.3, 0.5, 0.7], start=1)]
+    assert tying.probe_score(history, 3, 2, "cell") == pytest.approx(0.6)
+    assert tying.probe_score(history, 3, 2) == 0.0
+    with pytest.raises(tying.TrainingError, match="no validation cell accuracy"):
+        tying.probe_score([{"epoch": 1, "val_board_acc": 0.5}], 1, 1, "cell")
+
+
+def test_a_search_where_no_probe_solves_a_board_says_so_and_cells_can_decide(tmp_path, monkeypatch):
+    # Short probes on a hard task: no board solved anywhere, but the cells tell digits apart.
+    def cells(kept):
+        return 0.3 + 0.2 * ("digits" in kept)
+
+    class CellTraining(FakeTraining):
+        def __call__(self, settings, explicit=frozenset()):
+            super().__call__(settings, explicit)
+            log = Path(settings.out) / "log.jsonl"
+            kept = set(self.kept_of[settings.group])
+            rows = [dict(json.loads(line), val_board_acc=0.0, val_cell_acc=cells(kept)) for line in log.read_text().splitlines()]
+            log.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    task = Task("sudoku", 2)
+    base = Settings(task="sudoku", box=2, model="symsatnet", data=str(tmp_path / "given.npz"))
+    options = dict(types="digits,rows", probe_epochs=2, window=1, direction="forward", log=lambda line: None)
+    monkeypatch.setattr(tying, "train", CellTraining(task, lambda kept: 0.0))
+    board = tying.search_tying(dataclasses.replace(base, out=str(tmp_path / "board")), **options)
+    assert board.chosen.kept == () and "scored 0 (validation board accuracy)" in board.steps[0]
+    assert "--score cell" in board.steps[0]
+    monkeypatch.setattr(tying, "train", CellTraining(task, lambda kept: 0.0))
+    cell = tying.search_tying(dataclasses.replace(base, out=str(tmp_path / "cell")), score="cell", **options)
+    assert cell.chosen.kept == ("digits",) and cell.steps[0] == "added digits: 0.5000 against 0.3000"
+    assert json.loads((tmp_path / "cell" / tying.RESULT).read_text())["score"] == "cell"
+    with pytest.raises(tying.TrainingError, match="--score must be one of board, cell"):
+        tying.search_tying(base, score="cells", **options)
