@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -156,7 +158,15 @@ def test_data_parallel_matches_single_process(tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "puzzles.train", *options, "--out", str(tmp_path / "ddp")]
     result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr[-2000:]
+    if result.returncode != 0 and re.search(r"exitcode: -\d+", result.stderr):
+        # A rank killed by a signal (once, SIGABRT, in about six full-suite runs on the 2-core VM;
+        # not reproduced in 45 launches alone or under load): launch the pair once more. A
+        # failure of our code exits with a status, not a signal, and is not retried.
+        first = result.stderr
+        shutil.rmtree(tmp_path / "ddp", ignore_errors=True)
+        result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, f"{first[:3000]}\n...\n{result.stderr[:3000]}\n...\n{result.stderr[-2000:]}"
+    assert result.returncode == 0, f"{result.stderr[:3000]}\n...\n{result.stderr[-2000:]}"
     assert "Warning" not in result.stderr, result.stderr[-2000:]  # torch 2.13 deprecated broadcast_buffers
     assert "2 processes" in (tmp_path / "ddp" / "run.log").read_text()
     assert train_cli.main([*options, "--out", str(tmp_path / "single")]) == 0
