@@ -6,9 +6,9 @@ gives no such gradient. This search asks the validation split instead: it trains
 SymSATNet hard-tied to the group all named types generate, then, greedily, releases one
 type at a time (ties to the group the others generate) and keeps a release when the
 validation board accuracy (or cell accuracy, ``--score cell``), averaged over the probe's
-last epochs, rises by more than a margin. Every candidate is an ordinary ``puzzles.train`` run in a folder of its own on the
-same data, split and seed, so the search resumes where it stopped and the chosen run can
-be trained further.
+last epochs, rises by more than a margin. Every candidate is an ordinary ``puzzles.train``
+run in a folder of its own on the same data, split and seed, so the search resumes where
+it stopped and the chosen run can be trained further.
 """
 
 from __future__ import annotations

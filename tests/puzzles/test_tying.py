@@ -51,11 +51,12 @@ def test_probe_score_is_the_mean_over_the_window():
 
 
 class FakeTraining:
-    """Stands in for puzzles.training.train: writes a log whose validation accuracy is a
-    given function of the tied types, and records every call."""
+    """Stands in for puzzles.training.train: writes a log whose validation board (and, if
+    ``cells`` is given, cell) accuracy is a given function of the tied types, and records
+    every call."""
 
-    def __init__(self, task: Task, score):
-        self.score, self.calls = score, []
+    def __init__(self, task: Task, score, cells=None):
+        self.score, self.cells, self.calls = score, cells, []
         names = list(task.symmetry_types())
         self.kept_of = {repr(task.tying_group(kept)): kept
                         for size in range(len(names) + 1) for kept in itertools.combinations(names, size)}
@@ -71,7 +72,10 @@ class FakeTraining:
         with log.open("a") as stream:
             for epoch in range(done + 1, settings.epochs + 1):
                 value = self.score(set(kept))
-                stream.write(json.dumps({"epoch": epoch, "val_board_acc": value, "test_board_acc": value / 2}) + "\n")
+                row = {"epoch": epoch, "val_board_acc": value, "test_board_acc": value / 2}
+                if self.cells is not None:
+                    row["val_cell_acc"] = self.cells(set(kept))
+                stream.write(json.dumps(row) + "\n")
         (folder / "checkpoint.pt").write_bytes(b"")
         self.calls.append((kept, settings.epochs))
 
@@ -249,22 +253,14 @@ def test_a_search_where_no_probe_solves_a_board_says_so_and_cells_can_decide(tmp
     def cells(kept):
         return 0.3 + 0.2 * ("digits" in kept)
 
-    class CellTraining(FakeTraining):
-        def __call__(self, settings, explicit=frozenset()):
-            super().__call__(settings, explicit)
-            log = Path(settings.out) / "log.jsonl"
-            kept = set(self.kept_of[settings.group])
-            rows = [dict(json.loads(line), val_board_acc=0.0, val_cell_acc=cells(kept)) for line in log.read_text().splitlines()]
-            log.write_text("".join(json.dumps(row) + "\n" for row in rows))
-
     task = Task("sudoku", 2)
     base = Settings(task="sudoku", box=2, model="symsatnet", data=str(tmp_path / "given.npz"))
     options = dict(types="digits,rows", probe_epochs=2, window=1, direction="forward", log=lambda line: None)
-    monkeypatch.setattr(tying, "train", CellTraining(task, lambda kept: 0.0))
+    monkeypatch.setattr(tying, "train", FakeTraining(task, lambda kept: 0.0, cells))
     board = tying.search_tying(dataclasses.replace(base, out=str(tmp_path / "board")), **options)
     assert board.chosen.kept == () and "scored 0 (validation board accuracy)" in board.steps[0]
     assert "--score cell" in board.steps[0]
-    monkeypatch.setattr(tying, "train", CellTraining(task, lambda kept: 0.0))
+    monkeypatch.setattr(tying, "train", FakeTraining(task, lambda kept: 0.0, cells))
     cell = tying.search_tying(dataclasses.replace(base, out=str(tmp_path / "cell")), score="cell", **options)
     assert cell.chosen.kept == ("digits",) and cell.steps[0] == "added digits: 0.5000 against 0.3000"
     assert json.loads((tmp_path / "cell" / tying.RESULT).read_text())["score"] == "cell"
